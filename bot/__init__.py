@@ -1,0 +1,1 @@
+"""Sampark: Telegram tele-consultation for rural health care."""
