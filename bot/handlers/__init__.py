@@ -1,0 +1,41 @@
+"""Telegram handlers: thin — parse the update, call a service, render the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.handlers import approvals, general, invites, onboarding
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Add every handler in the order Telegram updates should meet them."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, general.guard), group=-1)
+    application.add_handlers(
+        [
+            CommandHandler("start", onboarding.start, filters=private),
+            CommandHandler("help", general.help_command, filters=private),
+            CommandHandler("whoami", general.whoami, filters=private),
+            CommandHandler("language", general.language, filters=private),
+            CommandHandler("invite", invites.invite, filters=private),
+            CallbackQueryHandler(onboarding.choose_language, pattern=r"^lang:"),
+            CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
+            CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
+            CallbackQueryHandler(invites.invite_role, pattern=r"^inv:"),
+            CallbackQueryHandler(onboarding.stale_button),
+            MessageHandler(private & filters.COMMAND, general.unknown_command),
+            MessageHandler(private & filters.TEXT, general.text),
+            MessageHandler(private, general.other_message),
+        ]
+    )
+    application.add_error_handler(general.error)

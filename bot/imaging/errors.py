@@ -1,4 +1,4 @@
-"""Classified failures of the imaging pipeline: a reason the bot can translate, never a traceback."""
+"""Classified failures of the imaging pipeline: a reason the bot can translate, not a traceback."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Reason(StrEnum):
 
 
 class ImagingError(Exception):
-    """An input failed for a known ``reason``; ``detail`` is for logs and never holds patient data."""
+    """An input failed for a known ``reason``; ``detail`` is for logs, never patient data."""
 
     def __init__(self, reason: Reason, detail: str = "") -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)

@@ -1,0 +1,109 @@
+"""The composition root: settings → storage → services → the PTB application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot import handlers
+from bot.accounts.directory import Directory
+from bot.accounts.guard import UpdateGuard
+from bot.accounts.invites import InviteService
+from bot.accounts.onboarding import Onboarding
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.handlers import menus
+from bot.handlers.context import Ctx, attach
+from bot.i18n import Catalogs
+from bot.services import Services
+from bot.storage.database import Database
+from bot.storage.kv import KeyValue, make_redis
+
+log = logging.getLogger(__name__)
+
+PtbApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+@dataclass
+class Runtime:
+    """Everything one bot process owns; ``close`` releases it."""
+
+    settings: Settings
+    db: Database
+    kv: KeyValue
+    services: Services
+    application: PtbApp
+
+    async def close(self) -> None:
+        await self.kv.close()
+        await self.db.dispose()
+
+
+async def build_services(
+    settings: Settings, *, clock: Clock | None = None, redis: Redis | None = None
+) -> tuple[Database, KeyValue, Services]:
+    """Storage and services, with the database schema ready."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    await db.prepare()
+    kv = KeyValue(redis if redis is not None else make_redis(settings.redis_url))
+    clock = clock or SystemClock()
+    invites = InviteService(db, clock)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        catalogs=Catalogs(),
+        guard=UpdateGuard(kv),
+        directory=Directory(db, clock),
+        invites=invites,
+        onboarding=Onboarding(db, clock, invites),
+    )
+    return db, kv, services
+
+
+def build_application(settings: Settings, services: Services) -> PtbApp:
+    """The PTB application, pointed at ``TELEGRAM_API_BASE``, with every handler."""
+    api = settings.telegram_api_base
+
+    async def post_init(application: PtbApp) -> None:
+        await menus.set_defaults(application.bot, services.catalogs)
+
+    application: PtbApp = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=Ctx))
+        .post_init(post_init)
+        .build()
+    )
+    attach(application, services)
+    handlers.register(application)
+    return application
+
+
+async def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, redis: Redis | None = None
+) -> Runtime:
+    db, kv, services = await build_services(settings, clock=clock, redis=redis)
+    return Runtime(settings, db, kv, services, build_application(settings, services))
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
+    """Poll for updates until ``stop`` is set, then shut down cleanly."""
+    application = runtime.application
+    async with application:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
+        log.info("bot polling", extra={"api": runtime.settings.telegram_api_base})
+        await stop.wait()
+        await application.updater.stop()
+        await application.stop()

@@ -1,0 +1,24 @@
+"""The services handed to handlers and web routes; built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.accounts.directory import Directory
+from bot.accounts.guard import UpdateGuard
+from bot.accounts.invites import InviteService
+from bot.accounts.onboarding import Onboarding
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Catalogs
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    catalogs: Catalogs
+    guard: UpdateGuard
+    directory: Directory
+    invites: InviteService
+    onboarding: Onboarding
