@@ -14,6 +14,7 @@ class Reason(StrEnum):
     NO_PIXEL_DATA = "no_pixel_data"
     ENCRYPTED_PDF = "encrypted_pdf"
     UNSAFE_ARCHIVE = "unsafe_archive"
+    ENCRYPTED_ARCHIVE = "encrypted_archive"
     TIMEOUT = "timeout"
     CRASHED = "crashed"
 
