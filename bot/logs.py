@@ -55,5 +55,5 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request URL, and Bot API URLs contain the token.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

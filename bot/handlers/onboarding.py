@@ -18,7 +18,7 @@ from bot.domain import ROLE_LABELS, Status
 from bot.handlers import callbacks, keyboards, menus, texts
 from bot.handlers.approvals import ask_approvers
 from bot.handlers.context import Ctx, speaker
-from bot.i18n import Translator
+from bot.i18n import LANGUAGE_NAMES, Translator
 
 MAX_START_PAYLOAD = 64
 
@@ -77,7 +77,10 @@ async def choose_language(update: Update, ctx: Ctx) -> None:
         await show_prompt(update, ctx, tr, prompt)
         return
     user = await services.directory.by_telegram(tg_user.id)
-    await ctx.bot.send_message(tg_user.id, tr._("Language changed to English."))
+    await ctx.bot.send_message(
+        tg_user.id,
+        tr._("I will now write to you in {language}.", language=LANGUAGE_NAMES[language]),
+    )
     if user is None:
         await ctx.bot.send_message(tg_user.id, texts.stranger(tr))
     else:

@@ -1,0 +1,165 @@
+"""``sampark``: the bot, its sandbox and demo, the database, invites, keys and images."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from bot import logs
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain import SPECIALTIES, Role
+
+log = logging.getLogger("sampark")
+
+#: Subcommands implemented by their own module's ``main(argv) -> int`` (module, help).
+DELEGATED: dict[str, tuple[str, str]] = {
+    "preview": ("bot.imaging.cli_preview", "render previews of DICOM files, photos, zips"),
+    "deid": ("bot.imaging.cli_deid", "de-identify a DICOM file or folder"),
+    "keys": ("bot.security.rotation", "master keys: `keys rotate`, `keys status`"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sampark", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the bot against Telegram (or TELEGRAM_API_BASE)")
+
+    sandbox = sub.add_parser("sandbox", help="Bot API emulator + bot on localhost, to try it out")
+    sandbox.add_argument("--port", type=int, default=8081, help="emulator port (default 8081)")
+
+    demo = sub.add_parser("demo", help="play a scripted scenario through the emulator")
+    demo.add_argument("--json", action="store_true", help="print the transcript as JSON")
+    demo.add_argument("--lang", default="hi", help="the health worker's language (default hi)")
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+
+    invite = sub.add_parser("invite", help="create or revoke invite links")
+    invite_sub = invite.add_subparsers(dest="action", required=True)
+    create = invite_sub.add_parser("create", help="print a new invite's deep link")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--district")
+    create.add_argument("--facility", help="facility name (created in --district if new)")
+    create.add_argument("--specialty", choices=sorted(SPECIALTIES))
+    create.add_argument("--uses", type=int, default=1, help="how many people may use it")
+    create.add_argument("--expires", default="7d", help="lifetime, e.g. 7d, 12h, 30m")
+    create.add_argument(
+        "--preapproved", action="store_true", help="redeemers are active without approval"
+    )
+    revoke = invite_sub.add_parser("revoke", help="cancel an invite")
+    revoke.add_argument("code")
+
+    for name, (_module, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]))
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logs.configure(settings.log_level, settings.log_json)
+        command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]] = COMMANDS[
+            args.command
+        ]
+        return asyncio.run(command(settings, args))
+    except ConfigError as exc:
+        print(f"sampark: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.app import build_runtime, serve
+
+    settings.require_token()
+    runtime = await build_runtime(settings)
+    try:
+        await serve(runtime, _stop_on_signals())
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sandbox.demo import run_sandbox
+
+    return await run_sandbox(settings, port=args.port, stop=_stop_on_signals())
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sandbox.demo import run_demo
+
+    return await run_demo(settings, as_json=args.json, language=args.lang)
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.database import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    try:
+        if args.action == "upgrade":
+            await db.upgrade()
+        print(f"schema revision: {await db.current_revision() or 'none'}")
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.accounts.invites import deep_link, parse_ttl
+    from bot.app import build_services
+
+    db, kv, services = await build_services(settings)
+    try:
+        if args.action == "revoke":
+            found = await services.invites.revoke(args.code)
+            print("revoked" if found else "no such invite")
+            return 0 if found else 1
+        try:
+            made = await services.invites.create(
+                Role(args.role),
+                district=args.district,
+                facility=args.facility,
+                specialty=args.specialty,
+                uses=args.uses,
+                ttl=parse_ttl(args.expires),
+                preapproved=args.preapproved,
+            )
+        except ValueError as exc:
+            print(f"sampark: {exc}", file=sys.stderr)
+            return 2
+        print(deep_link(settings.bot_username, made.code))
+        return 0
+    finally:
+        await kv.close()
+        await db.dispose()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+COMMANDS = {"run": _run, "sandbox": _sandbox, "demo": _demo, "db": _db, "invite": _invite}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

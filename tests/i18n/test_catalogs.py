@@ -1,0 +1,73 @@
+"""Every catalog is complete, current and faithful to the source's placeholders."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot.i18n import LANGUAGE_NAMES, Catalogs, default_locales_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
+COMMAND = re.compile(r"/[a-z]+\b")
+CATALOGS = sorted(default_locales_dir().glob("*/LC_MESSAGES/sampark.po"))
+
+
+def source_messages() -> set[str]:
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT / "bot", keywords=KEYWORDS, comment_tags=()
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+@pytest.fixture(scope="module")
+def messages() -> set[str]:
+    return source_messages()
+
+
+def test_hindi_and_english_are_available() -> None:
+    assert Catalogs().available[:2] == ["en", "hi"]
+    assert len(LANGUAGE_NAMES) == 13
+
+
+@pytest.mark.parametrize("po_path", CATALOGS, ids=lambda p: p.parent.parent.name)
+def test_catalog_is_complete_and_current(po_path: Path, messages: set[str]) -> None:
+    with po_path.open("rb") as f:
+        catalog = read_po(f)
+    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    assert not messages - ids, f"untranslated (missing) entries: {sorted(messages - ids)}"
+    assert not ids - messages, f"obsolete entries: {sorted(ids - messages)}"
+    assert not catalog.obsolete
+    for message in catalog:
+        if not message.id:
+            continue
+        assert not message.fuzzy, f"fuzzy: {message.id!r}"
+        sources = [message.id] if isinstance(message.id, str) else list(message.id)
+        strings = [message.string] if isinstance(message.string, str) else list(message.string)
+        assert all(strings), f"untranslated: {message.id!r}"
+        if len(sources) > 1:
+            assert len(strings) == catalog.num_plurals
+        expected = set(PLACEHOLDER.findall(sources[-1]))
+        for text in strings:
+            assert set(PLACEHOLDER.findall(text)) == expected, f"placeholders differ: {text!r}"
+            commands = set(COMMAND.findall(sources[-1]))
+            assert commands <= set(COMMAND.findall(text)), f"commands lost: {text!r}"
+
+
+def test_translations_fill_placeholders() -> None:
+    hindi = Catalogs().get("hi")
+    assert hindi._("Name: {name}", name="सुनीता") == "नाम: सुनीता"
+    assert "2 दिनों" in hindi.ngettext(
+        "Invite for one {role}, valid for {n} day. Send this link to the person:",
+        "Invite for one {role}, valid for {n} days. Send this link to the person:",
+        2,
+        role="x",
+    )
+    assert Catalogs().get("xx")._("Done") == "Done"
