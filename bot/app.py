@@ -57,7 +57,7 @@ async def build_services(
     services = Services(
         settings=settings,
         clock=clock,
-        catalogs=Catalogs(),
+        catalogs=Catalogs(settings.locales_dir),
         guard=UpdateGuard(kv),
         directory=Directory(db, clock),
         invites=invites,

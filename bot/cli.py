@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the transcript as JSON")
     demo.add_argument("--lang", default="hi", help="the health worker's language (default hi)")
 
+    sub.add_parser("health", help="exit 0 when the database schema is current and Redis answers")
+
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
 
@@ -120,6 +122,24 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _health(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.storage.database import Database, SchemaOutOfDate
+    from bot.storage.kv import KeyValue, make_redis
+
+    db, kv = Database(settings.effective_database_url), KeyValue(make_redis(settings.redis_url))
+    try:
+        await db.prepare(auto_upgrade_empty=False)
+        redis_ok = await kv.ping()
+    except (SchemaOutOfDate, OSError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await kv.close()
+        await db.dispose()
+    print("ok" if redis_ok else "unhealthy: redis does not answer")
+    return 0 if redis_ok else 1
+
+
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
     from bot.accounts.invites import deep_link, parse_ttl
     from bot.app import build_services
@@ -159,7 +179,14 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-COMMANDS = {"run": _run, "sandbox": _sandbox, "demo": _demo, "db": _db, "invite": _invite}
+COMMANDS = {
+    "run": _run,
+    "sandbox": _sandbox,
+    "demo": _demo,
+    "db": _db,
+    "health": _health,
+    "invite": _invite,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

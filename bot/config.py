@@ -8,11 +8,10 @@ development key material generated on first run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigError(Exception):
@@ -41,18 +40,11 @@ class Settings(BaseSettings):
     redis_url: str = ""
     keys_file: Path | None = None
 
+    locales_dir: Path | None = None
     default_language: str = "en"
-    languages: Annotated[tuple[str, ...], NoDecode] = ("en", "hi")
     invite_default_ttl_hours: int = 7 * 24
     log_level: str = "INFO"
     log_json: bool = False
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _split_languages(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(code.strip() for code in value.split(",") if code.strip())
-        return value
 
     @field_validator("telegram_api_base")
     @classmethod

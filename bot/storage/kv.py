@@ -45,8 +45,8 @@ class KeyValue:
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except Exception:  # any connection failure means "not healthy"
-            log.warning("redis ping failed", exc_info=True)
+        except Exception as exc:  # any connection failure means "not healthy"
+            log.warning("redis ping failed", extra={"error": type(exc).__name__})
             return False
 
     async def close(self) -> None:
