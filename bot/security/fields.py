@@ -117,6 +117,7 @@ class FieldCipher:
         raw = value.encode("utf-8")
         if len(raw) > MAX_FIELD_BYTES:
             raise ValueError(f"field too long (limit {MAX_FIELD_BYTES} bytes)")
+        self._keyring.refresh()  # pick up a rotation done by `sampark keys rotate`
         kid = self._keyring.active_id
         nonce = secrets.token_bytes(NONCE_LEN)
         sealed = self._aead(kid).encrypt(nonce, _pad(raw), self._aad(kid, purpose, context))

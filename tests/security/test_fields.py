@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -156,3 +157,17 @@ def test_normalisers() -> None:
     assert normalize_digits("০৯৮") == "098"
     assert normalize_digits("+91 (98765) 43210") == "919876543210"
     assert normalize_text("  ÅSA\tNilsson ") == "åsa nilsson"
+
+
+def test_running_cipher_follows_rotation_of_the_keys_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    running = FieldCipher(KeyRing.load_or_create(path))
+    before = running.encrypt("x", purpose="p")
+    rotator = KeyRing.load(path)
+    new_kid = rotator.add_key()
+    rotator.save()
+    after = running.encrypt("y", purpose="p")
+    assert running.key_id(after) == new_kid
+    assert running.decrypt(before, purpose="p") == "x"
+    fresh = FieldCipher(KeyRing.load(path))
+    assert fresh.decrypt(after, purpose="p") == "y"
