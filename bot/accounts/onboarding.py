@@ -187,6 +187,7 @@ class Onboarding:
 
     async def _advance(self, session: Any, dialogue: Dialogue, telegram_id: int) -> Outcome:
         steps = self._steps(dialogue)
+        assert dialogue.step is not None, "only called during registration"
         position = steps.index(Step(dialogue.step))
         if position + 1 < len(steps):
             dialogue.step = steps[position + 1]
@@ -268,6 +269,7 @@ class Onboarding:
 
 
 def _prompt(dialogue: Dialogue, problem: Problem | None = None) -> Prompt:
+    assert dialogue.step is not None, "only called during registration"
     return Prompt(
         step=Step(dialogue.step),
         language=dialogue.language,
