@@ -33,7 +33,7 @@ import secrets
 import struct
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -214,6 +214,15 @@ class BlobStore(ABC):
     async def aget(self, blob_id: str) -> bytes:
         """``get`` in a worker thread."""
         return await asyncio.to_thread(self.get, blob_id)
+
+    async def aopen(self, blob_id: str) -> AsyncIterator[bytes]:
+        """Async iterator of plaintext chunks; each file read + decrypt runs in a thread."""
+        reader = await asyncio.to_thread(self.open, blob_id)
+        try:
+            while (chunk := await asyncio.to_thread(next, reader, None)) is not None:
+                yield chunk
+        finally:
+            reader.close()
 
     async def adelete(self, blob_id: str) -> bool:
         """``delete`` in a worker thread."""

@@ -250,6 +250,11 @@ def test_reader_streams_in_segments_and_closes(store: LocalBlobStore) -> None:
 async def test_async_wrappers(store: LocalBlobStore) -> None:
     ref = await store.aput(b"async", kind="k")
     assert await store.aget(ref.id) == b"async"
+    big = os.urandom(200_000)
+    ref2 = await store.aput(big, kind="k")
+    parts = [part async for part in store.aopen(ref2.id)]
+    assert b"".join(parts) == big
+    assert len(parts) > 1
     assert await store.adelete(ref.id) is True
 
 
