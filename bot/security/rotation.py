@@ -196,5 +196,8 @@ def main(argv: list[str]) -> int:
     except KeyRingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc} ({exc.filename or 'data directory'})", file=sys.stderr)
+        return 2
     print(report.summary())
     return 0 if report.complete else 1

@@ -292,3 +292,17 @@ def test_cli_env_keys_refuse_rotate_but_rewrap(
     assert "1 re-wrapped" in capsys.readouterr().out
     assert store.key_id(ref.id) == new.split(":")[0]
     assert not FakeSettings.effective_keys_file.exists()
+
+
+def test_cli_unwritable_data_dir_is_a_message_not_a_traceback(
+    cli_env: Path, keys_path: Path, blob_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores permissions")
+    _fill(keys_path, blob_root, count=1)
+    os.chmod(blob_root / "tmp", 0o500)
+    try:
+        assert main(["rotate"]) in (1, 2)
+    finally:
+        os.chmod(blob_root / "tmp", 0o700)
+    assert "Traceback" not in capsys.readouterr().err
