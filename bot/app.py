@@ -12,6 +12,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import handlers
 from bot.accounts.directory import Directory
+from bot.accounts.facilities import FacilityService
 from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
@@ -60,6 +61,7 @@ async def build_services(
         catalogs=Catalogs(settings.locales_dir),
         guard=UpdateGuard(kv),
         directory=Directory(db, clock),
+        facilities=FacilityService(db),
         invites=invites,
         onboarding=Onboarding(db, clock, invites),
     )

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     create = invite_sub.add_parser("create", help="print a new invite's deep link")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--district")
-    create.add_argument("--facility", help="facility name (created in --district if new)")
+    create.add_argument("--facility", help="bind to this facility of --district (added if new)")
     create.add_argument("--specialty", choices=sorted(SPECIALTIES))
     create.add_argument("--uses", type=int, default=1, help="how many people may use it")
     create.add_argument("--expires", default="7d", help="lifetime, e.g. 7d, 12h, 30m")
@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke = invite_sub.add_parser("revoke", help="cancel an invite")
     revoke.add_argument("code")
+
+    facility = sub.add_parser("facility", help="the district's facilities (spokes)")
+    facility_sub = facility.add_subparsers(dest="action", required=True)
+    add = facility_sub.add_parser("add", help="add a facility")
+    add.add_argument("name")
+    add.add_argument("--district", required=True)
+    listing = facility_sub.add_parser("list", help="list a district's facilities")
+    listing.add_argument("--district", required=True)
 
     for name, (_module, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -151,10 +159,17 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
             print("revoked" if found else "no such invite")
             return 0 if found else 1
         try:
+            if args.facility and not args.district:
+                raise ValueError("--facility needs --district")
+            facility = (
+                await services.facilities.add(args.facility, args.district)
+                if args.facility
+                else None
+            )
             made = await services.invites.create(
                 Role(args.role),
                 district=args.district,
-                facility=args.facility,
+                facility_id=facility.id if facility else None,
                 specialty=args.specialty,
                 uses=args.uses,
                 ttl=parse_ttl(args.expires),
@@ -165,6 +180,26 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         print(deep_link(settings.bot_username, made.code))
         return 0
+    finally:
+        await kv.close()
+        await db.dispose()
+
+
+async def _facility(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_services
+
+    db, kv, services = await build_services(settings)
+    try:
+        if args.action == "add":
+            made = await services.facilities.add(args.name, args.district)
+            print(f"{made.id}\t{made.name}\t{made.district}")
+        else:
+            for row in await services.facilities.in_district(args.district):
+                print(f"{row.id}\t{row.name}\t{row.district}")
+        return 0
+    except ValueError as exc:
+        print(f"sampark: {exc}", file=sys.stderr)
+        return 2
     finally:
         await kv.close()
         await db.dispose()
@@ -186,6 +221,7 @@ COMMANDS = {
     "db": _db,
     "health": _health,
     "invite": _invite,
+    "facility": _facility,
 }
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.accounts.directory import Directory
+from bot.accounts.facilities import FacilityService
 from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
@@ -20,5 +21,6 @@ class Services:
     catalogs: Catalogs
     guard: UpdateGuard
     directory: Directory
+    facilities: FacilityService
     invites: InviteService
     onboarding: Onboarding

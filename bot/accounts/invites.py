@@ -74,7 +74,7 @@ class InviteService:
         role: Role,
         *,
         district: str | None = None,
-        facility: str | None = None,
+        facility_id: int | None = None,
         specialty: str | None = None,
         uses: int = 1,
         ttl: timedelta = timedelta(days=7),
@@ -82,29 +82,21 @@ class InviteService:
         created_by: int | None = None,
         actor_telegram_id: int | None = None,
     ) -> InviteView:
-        """Create an invite; a facility named here is found or created in ``district``."""
+        """Create an invite; a facility given here sets the district too."""
         if specialty is not None and specialty not in SPECIALTIES:
             raise ValueError(f"unknown specialty {specialty!r}: one of {', '.join(SPECIALTIES)}")
         if uses < 1:
             raise ValueError("uses must be at least 1")
-        if facility and not district:
-            raise ValueError("a facility needs a district")
         now = self.clock.now()
         async with self.db.transaction() as session:
-            facility_row = None
-            if facility:
-                facility_row = await session.scalar(
-                    select(Facility).where(Facility.name == facility, Facility.district == district)
-                )
-                if facility_row is None:
-                    facility_row = Facility(name=facility, district=district)
-                    session.add(facility_row)
-                    await session.flush()
+            facility = await session.get(Facility, facility_id) if facility_id else None
+            if facility_id and facility is None:
+                raise ValueError(f"no facility {facility_id}")
             invite = Invite(
                 code="".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)),
                 role=role,
-                district=district,
-                facility_id=facility_row.id if facility_row else None,
+                district=facility.district if facility else district,
+                facility_id=facility_id,
                 specialty=specialty,
                 max_uses=uses,
                 uses=0,
@@ -124,7 +116,7 @@ class InviteService:
                 role=role.value,
                 uses=uses,
             )
-            return _view(invite, facility_row)
+            return _view(invite, facility)
 
     async def check(self, code: str) -> InviteView:
         """The invite behind ``code`` if it can still be redeemed, else ``InviteError``."""

@@ -13,6 +13,6 @@ from bot.services import Services
 
 @pytest.fixture
 async def services(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[Services]:
-    db, kv, services = await build_services(settings, clock=clock, redis=redis)
+    db, _kv, services = await build_services(settings, clock=clock, redis=redis)
     yield services
     await db.dispose()

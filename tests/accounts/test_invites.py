@@ -11,9 +11,8 @@ from bot.services import Services
 
 
 async def test_created_invite_checks_out_with_its_binding(services: Services) -> None:
-    made = await services.invites.create(
-        Role.HEALTH_WORKER, district="Dharwad", facility="PHC Amminabhavi", uses=3
-    )
+    phc = await services.facilities.add("PHC  Amminabhavi", "Dharwad")
+    made = await services.invites.create(Role.HEALTH_WORKER, facility_id=phc.id, uses=3)
     assert set(made.code) <= set(CODE_ALPHABET) and len(made.code) == 12
     checked = await services.invites.check(made.code.lower())
     assert checked.facility_name == "PHC Amminabhavi"
@@ -22,9 +21,12 @@ async def test_created_invite_checks_out_with_its_binding(services: Services) ->
 
 
 async def test_same_facility_is_reused(services: Services) -> None:
-    a = await services.invites.create(Role.HEALTH_WORKER, district="D", facility="PHC X")
-    b = await services.invites.create(Role.HEALTH_WORKER, district="D", facility="PHC X")
-    assert a.facility_id == b.facility_id
+    a = await services.facilities.add("PHC X", "D")
+    b = await services.facilities.add(" PHC X ", "D")
+    assert a == b
+    assert await services.facilities.in_district("D") == [a]
+    with pytest.raises(ValueError, match="name and a district"):
+        await services.facilities.add("PHC Y", " ")
 
 
 @pytest.mark.parametrize(
@@ -32,7 +34,7 @@ async def test_same_facility_is_reused(services: Services) -> None:
     [
         ({"specialty": "astrology"}, "unknown specialty"),
         ({"uses": 0}, "at least 1"),
-        ({"facility": "PHC"}, "needs a district"),
+        ({"facility_id": 42}, "no facility"),
     ],
 )
 async def test_bad_invites_are_refused(services: Services, kwargs: dict, message: str) -> None:
@@ -60,8 +62,12 @@ async def test_unknown_expired_and_revoked(services: Services, clock: ManualCloc
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7d", timedelta(days=7)), ("12h", timedelta(hours=12)), ("30m", timedelta(minutes=30)),
-     ("5", timedelta(hours=5))],
+    [
+        ("7d", timedelta(days=7)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("5", timedelta(hours=5)),
+    ],
 )
 def test_parse_ttl(text: str, expected: timedelta) -> None:
     assert parse_ttl(text) == expected

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.accounts.directory import Outcome
 from bot.accounts.invites import InviteError, InviteProblem
 from bot.accounts.onboarding import (
     AlreadyRegistered,
@@ -14,7 +15,6 @@ from bot.accounts.onboarding import (
     Step,
     validate,
 )
-from bot.accounts.directory import Outcome
 from bot.domain import Role, Status
 from bot.services import Services
 
@@ -30,9 +30,8 @@ async def register(services: Services, telegram_id: int, code: str, *answers: st
 
 
 async def test_health_worker_bound_to_facility_is_active_at_once(services: Services) -> None:
-    invite = await services.invites.create(
-        Role.HEALTH_WORKER, district="Dharwad", facility="PHC Amminabhavi"
-    )
+    phc = await services.facilities.add("PHC Amminabhavi", "Dharwad")
+    invite = await services.invites.create(Role.HEALTH_WORKER, facility_id=phc.id)
     done = await register(services, WORKER, invite.code, "Sunita Devi")
     assert isinstance(done, Completed)
     assert done.user.status is Status.ACTIVE
@@ -81,14 +80,16 @@ async def test_dialogue_survives_a_new_process(services: Services) -> None:
 
 
 async def test_registered_user_cannot_redeem_again(services: Services) -> None:
-    invite = await services.invites.create(Role.HEALTH_WORKER, district="D", facility="F", uses=2)
+    phc = await services.facilities.add("F", "D")
+    invite = await services.invites.create(Role.HEALTH_WORKER, facility_id=phc.id, uses=2)
     await register(services, WORKER, invite.code, "Sunita Devi")
     with pytest.raises(AlreadyRegistered):
         await services.onboarding.begin(WORKER, invite.code)
 
 
 async def test_last_use_is_taken_by_whoever_finishes_first(services: Services) -> None:
-    invite = await services.invites.create(Role.HEALTH_WORKER, district="D", facility="F")
+    phc = await services.facilities.add("F", "D")
+    invite = await services.invites.create(Role.HEALTH_WORKER, facility_id=phc.id)
     await register(services, WORKER, invite.code)
     await register(services, WORKER + 1, invite.code)
     first = await services.onboarding.answer(WORKER, "Sunita Devi")
@@ -104,7 +105,9 @@ async def test_approval_by_district_coordinator(services: Services) -> None:
     boss = await services.invites.create(Role.COORDINATOR, district="Dharwad", preapproved=True)
     coordinator = await register(services, COORDINATOR, boss.code, "Ravi Kumar")
     assert isinstance(coordinator, Completed) and coordinator.user.status is Status.ACTIVE
-    invite = await services.invites.create(Role.SPECIALIST, district="Dharwad", specialty="radiology")
+    invite = await services.invites.create(
+        Role.SPECIALIST, district="Dharwad", specialty="radiology"
+    )
     done = await register(services, SPECIALIST, invite.code, "Dr. Asha Rao", "MD", "KMC 12345")
     assert isinstance(done, Completed) and done.user.specialties == ("radiology",)
     approvers = await services.directory.approvers_for("Dharwad")
