@@ -75,8 +75,8 @@ def _band(width: int, lines: tuple[str, str], mode: str) -> Image.Image:
     detail_font = _fitting_font(lines[1], width - 2 * margin, max(10, notice_size * 2 // 3))
     n_box = notice_font.getbbox(lines[0])
     d_box = detail_font.getbbox(lines[1])
-    n_h = n_box[3] - n_box[1]
-    d_h = d_box[3] - d_box[1]
+    n_h = int(n_box[3] - n_box[1])
+    d_h = int(d_box[3] - d_box[1])
     height = margin * 3 + n_h + d_h
     fill = (BAND_BACKGROUND,) * 3 if mode == "RGB" else BAND_BACKGROUND
     ink = (BAND_TEXT,) * 3 if mode == "RGB" else BAND_TEXT
@@ -95,7 +95,7 @@ def _tile(text: str, size: int) -> Image.Image:
     """One rotated ``LA`` tile of the case code: light fill, dark outline, low alpha."""
     font = _font(size)
     box = font.getbbox(text, stroke_width=1)
-    w, h = box[2] - box[0] + 4, box[3] - box[1] + 4
+    w, h = int(box[2] - box[0]) + 4, int(box[3] - box[1]) + 4
     tile = Image.new("LA", (w, h), (0, 0))
     ImageDraw.Draw(tile).text(
         (2 - box[0], 2 - box[1]),
