@@ -1,5 +1,5 @@
 # Sampark: `make demo` and `make test` are all a newcomer needs (see README).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -28,7 +28,7 @@ sandbox: $(STAMP)  ## emulator + bot on localhost for trying things out
 messages: $(STAMP)  ## re-extract strings and merge them into every catalog
 	$(BIN)/pybabel extract -k _ -k N_ -k ngettext:1,2 --no-default-keywords --no-location \
 	  --sort-output --project=Sampark -o locales/sampark.pot bot
-	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -d locales -D sampark -i locales/sampark.pot
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --no-wrap -d locales -D sampark -i locales/sampark.pot
 
 bench: $(STAMP)  ## imaging benchmark table
 	$(BIN)/python -m bench.bench_render

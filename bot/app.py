@@ -21,6 +21,9 @@ from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.i18n import Catalogs
+from bot.security.blobstore import LocalBlobStore
+from bot.security.fields import FieldCipher
+from bot.security.keys import open_keyring
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
@@ -54,6 +57,8 @@ async def build_services(
     await db.prepare()
     kv = KeyValue(redis if redis is not None else make_redis(settings.redis_url))
     clock = clock or SystemClock()
+    secret = settings.master_keys.get_secret_value() if settings.master_keys else None
+    keyring = await asyncio.to_thread(open_keyring, settings.effective_keys_file, secret)
     invites = InviteService(db, clock)
     services = Services(
         settings=settings,
@@ -64,6 +69,8 @@ async def build_services(
         facilities=FacilityService(db),
         invites=invites,
         onboarding=Onboarding(db, clock, invites),
+        blobs=LocalBlobStore(settings.blob_dir, keyring),
+        fields=FieldCipher(keyring),
     )
     return db, kv, services
 
@@ -96,8 +103,14 @@ async def build_runtime(
     return Runtime(settings, db, kv, services, build_application(settings, services))
 
 
-async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
-    """Poll for updates until ``stop`` is set, then shut down cleanly."""
+async def serve(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    *,
+    poll_timeout: int = 10,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Poll for updates until ``stop`` is set, then shut down cleanly; ``ready`` once polling."""
     application = runtime.application
     async with application:
         if application.post_init:
@@ -106,6 +119,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event, *, poll_timeout: int = 10
         assert application.updater is not None
         await application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
         log.info("bot polling", extra={"api": runtime.settings.telegram_api_base})
+        if ready is not None:
+            ready.set()
         await stop.wait()
         await application.updater.stop()
         await application.stop()

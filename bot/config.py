@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     keys_file: Path | None = None
+    master_keys: SecretStr | None = Field(default=None, validation_alias="SAMPARK_MASTER_KEYS")
 
     locales_dir: Path | None = None
     default_language: str = "en"

@@ -12,6 +12,8 @@ from bot.accounts.onboarding import Onboarding
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
+from bot.security.blobstore import BlobStore
+from bot.security.fields import FieldCipher
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,5 @@ class Services:
     facilities: FacilityService
     invites: InviteService
     onboarding: Onboarding
+    blobs: BlobStore
+    fields: FieldCipher

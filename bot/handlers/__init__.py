@@ -32,6 +32,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
             CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
             CallbackQueryHandler(invites.invite_role, pattern=r"^inv:"),
+            CallbackQueryHandler(invites.invite_facility, pattern=r"^invf:"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),

@@ -65,8 +65,8 @@ def test_translations_fill_placeholders() -> None:
     hindi = Catalogs().get("hi")
     assert hindi._("Name: {name}", name="सुनीता") == "नाम: सुनीता"
     assert "2 दिनों" in hindi.ngettext(
-        "Invite for one {role}, valid for {n} day. Send this link to the person:",
-        "Invite for one {role}, valid for {n} days. Send this link to the person:",
+        "Invite for: {role}. Valid for {n} day. Send this link to the person:",
+        "Invite for: {role}. Valid for {n} days. Send this link to the person:",
         2,
         role="x",
     )
