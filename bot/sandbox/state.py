@@ -650,6 +650,8 @@ class SandboxState:
             started=bool(data.get("started", existing.started if existing else False)),
         )
         self.users[user_id] = user
+        if user.started:
+            self.private_chat(user)
         chat = self.chats.get(user_id)
         if chat is not None:
             chat.first_name, chat.last_name, chat.username = (
