@@ -109,7 +109,7 @@ def _dicom(data: bytes, opts: Options) -> Result:
 
 def _study(study: Any, opts: Options) -> Result:
     """Each series: its middle instance (middle frame) and a sheet of ≤ 30 sampled instances."""
-    from bot.imaging.dicom_render import contact_sheet, load, render, sample_frames
+    from bot.imaging.dicom_render import render_series
 
     if not study.series:
         raise ImagingError(Reason.NO_PIXEL_DATA, "no DICOM images found")
@@ -117,43 +117,28 @@ def _study(study: Any, opts: Options) -> Result:
     series_info: list[dict[str, Any]] = []
     failures: list[ImagingError] = []
     for n, series in enumerate(study.series, start=1):
-        prefix = f"s{series.number if series.number is not None else n}_"
+        name = f"s{series.number if series.number is not None else n}"
         count = len(series.instances)
         try:
-            middle = render(load(series.instances[count // 2]))
-            outputs = _previews(middle.image, opts, prefix)
-            if count > 1:
-                tiles = []
-                for i in sample_frames(count):
-                    if i == count // 2:
-                        tiles.append((i, middle.image))
-                    else:
-                        tiles.append((i, render(load(series.instances[i]), sheet=False).image))
-                outputs.append(_sheet(contact_sheet(tiles, count), opts, prefix))
-            elif middle.contact_sheet is not None:
-                outputs.append(_sheet(middle.contact_sheet, opts, prefix))
+            rendered = render_series(series.instances)
+            outputs = _previews(rendered.image, opts, f"{name}_")
+            if rendered.contact_sheet is not None:
+                outputs.append(_sheet(rendered.contact_sheet, opts, f"{name}_"))
         except ImagingError as exc:
             failures.append(exc)
             series_info.append(
-                {"series": prefix[:-1], "instances": count, "ok": False, "error": exc.reason.value}
+                {"series": name, "instances": count, "ok": False, "error": exc.reason.value}
             )
             continue
         if not result.outputs:
-            result.frames = max(count, middle.frames)
-            result.modality = middle.modality
-            result.photometric = middle.photometric
-            result.window = middle.window
+            result.frames = rendered.frames
+            result.modality = rendered.modality
+            result.photometric = rendered.photometric
+            result.window = rendered.window
         result.outputs.extend(outputs)
         series_info.append(
-            {
-                "series": prefix[:-1],
-                "instances": count,
-                "frames": middle.frames,
-                "modality": middle.modality,
-                "ok": True,
-            }
+            {"series": name, "instances": count, "modality": rendered.modality, "ok": True}
         )
-        del middle
     if not result.outputs:
         raise failures[0]
     result.extra = {"series": series_info, "skipped": study.skipped}

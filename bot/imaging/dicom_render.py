@@ -52,6 +52,7 @@ __all__ = [
     "load",
     "number_of_frames",
     "render",
+    "render_series",
     "window_presets",
 ]
 
@@ -800,4 +801,38 @@ def render(ds: Dataset, *, frame: int | None = None, sheet: bool = True) -> Rend
         photometric=_photometric(ds),
         window=(window.center, window.width) if window is not None else None,
         contact_sheet=contact_sheet(tiles, frames) if tiles else None,
+    )
+
+
+def render_series(
+    instances: Sequence[str | os.PathLike[str] | bytes], *, sheet: bool = True
+) -> Rendered:
+    """Render a series given as its instances in display order (e.g. sorted along the normal).
+
+    The middle instance (its middle frame) is the representative image; the contact sheet
+    shows up to 30 evenly sampled instances. Instances are read and decoded one at a time and
+    only the thumbnails are kept, so memory stays flat for a 300-slice CT.
+    """
+    if not instances:
+        raise ImagingError(Reason.NO_PIXEL_DATA, "empty series")
+    count = len(instances)
+    middle_index = count // 2
+    middle = render(load(instances[middle_index]), sheet=count == 1 and sheet)
+    if count == 1 or not sheet:
+        return middle
+    tiles: list[tuple[int, Image.Image]] = []
+    thumb_side = SHEET_MAX_WIDTH // SHEET_COLUMNS
+    for i in sample_frames(count):
+        image = middle.image if i == middle_index else render(load(instances[i]), sheet=False).image
+        thumb = image.copy()
+        thumb.thumbnail((thumb_side * 2, thumb_side * 2), Image.Resampling.BILINEAR)
+        tiles.append((i, thumb))
+    return Rendered(
+        image=middle.image,
+        frames=count,
+        frame_index=middle_index,
+        modality=middle.modality,
+        photometric=middle.photometric,
+        window=middle.window,
+        contact_sheet=contact_sheet(tiles, count),
     )

@@ -480,3 +480,23 @@ def test_mutated_input_never_crashes(cut: int, flips: list[tuple[int, int]]) -> 
         assert isinstance(outcome.reason, Reason)
     else:
         _check_rendered(outcome)
+
+
+# ----------------------------------------------------------------------------- series
+
+
+def test_render_series_reads_only_sampled_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = (BUNDLED_DIR / "CT_small.dcm").read_bytes()
+    loads: list[int] = []
+    original = dicom_render.load
+
+    def counting(src: bytes) -> Dataset:
+        loads.append(1)
+        return original(src)
+
+    monkeypatch.setattr(dicom_render, "load", counting)
+    r = dicom_render.render_series([data] * 100)
+    assert r.frames == 100
+    assert r.frame_index == 50
+    assert r.contact_sheet is not None
+    assert len(loads) <= 31  # 30 sampled instances + the middle one
