@@ -294,3 +294,51 @@ def test_deidentify_path(tmp_path: Path) -> None:
     assert dst.exists()
     assert not result.burned_in_risk
     assert b"Sharmaji" not in dst.read_bytes()
+
+
+# --- sampark deid ---------------------------------------------------------------------
+
+
+def test_cli_file_folder_zip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import zipfile
+
+    from bot.imaging.cli_deid import main
+
+    src = tmp_path / "in"
+    (src / "Sharmaji Ramesh").mkdir(parents=True)
+    (src / "Sharmaji Ramesh" / "IM1").write_bytes(original_bytes(make_dataset()))
+    (src / "notes.txt").write_text("not dicom")
+    # one file -> one file
+    out_file = tmp_path / "one.dcm"
+    assert main([str(src / "Sharmaji Ramesh" / "IM1"), str(out_file), "--case-key", "k"]) == 0
+    assert b"Sharmaji" not in out_file.read_bytes()
+    # folder -> folder named by the new UIDs only
+    out_dir = tmp_path / "out"
+    assert main([str(src), str(out_dir), "--case-key", "k", "--json"]) == 0
+    written = [p for p in out_dir.rglob("*") if p.is_file()]
+    assert len(written) == 1
+    assert "Sharmaji" not in str(written[0])
+    assert written[0].read_bytes() == out_file.read_bytes()  # same key -> same output
+    # zip -> folder
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(src / "Sharmaji Ramesh" / "IM1", "DICOM/IM1")
+    assert main([str(archive), str(tmp_path / "zout"), "--case-key", "k"]) == 0
+    assert len(list((tmp_path / "zout").rglob("*.dcm"))) == 1
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.imaging.cli_deid import main
+
+    assert main([]) == 2
+    assert main([str(tmp_path / "missing"), str(tmp_path / "o")]) == 1
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\xff")
+    assert main([str(bad), str(tmp_path / "o.dcm"), "--case-key", "k"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(empty), str(tmp_path / "o2")]) == 1
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
