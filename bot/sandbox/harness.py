@@ -21,7 +21,9 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.sandbox.emulator import SANDBOX_TOKEN, BotApiEmulator
 
 
-def application_builder(emulator: BotApiEmulator, token: str = SANDBOX_TOKEN) -> ApplicationBuilder:
+def application_builder(
+    emulator: BotApiEmulator, token: str = SANDBOX_TOKEN
+) -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
     """An ``ApplicationBuilder`` already pointed at the emulator (add your own options)."""
     return (
         ApplicationBuilder()

@@ -86,7 +86,7 @@ def ogg_duration(data: bytes) -> int | None:
     last = data.rfind(b"OggS")
     if last < 0 or last + 14 > len(data):
         return None
-    (granule,) = struct.unpack_from("<q", data, last + 6)
+    granule: int = struct.unpack_from("<q", data, last + 6)[0]
     if granule <= 0:
         return None
     return max(1, math.ceil(granule / 48000))

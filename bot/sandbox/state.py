@@ -1173,13 +1173,13 @@ class SandboxState:
                 self.set_blocked(user.id, False)
             user.started = True
             return chat
-        chat = self.chats.get(int(chat_id))
-        if chat is None:
+        group = self.chats.get(int(chat_id))
+        if group is None:
             raise ControlError(404, f"no chat {chat_id}")
-        if chat.type == "private":
+        if group.type == "private":
             raise ControlError(400, "a user can only write in their own private chat")
-        chat.members.add(user.id)
-        return chat
+        group.members.add(user.id)
+        return group
 
     def user_message(
         self,

@@ -1,0 +1,312 @@
+"""The control API over plain HTTP, the client's helpers, and the pure helpers (limits, markup)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import struct
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from PIL import Image
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.sandbox.client import SandboxClient, SandboxError
+from bot.sandbox.emulator import SANDBOX_TOKEN, BotApiEmulator
+from bot.sandbox.formatting import apply_parse_mode, parse_html, parse_markdown
+from bot.sandbox.limits import ApiError, FloodControl, Limits
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    async with BotApiEmulator(limits=Limits(flood_enabled=False)) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def sandbox(emulator: BotApiEmulator) -> AsyncIterator[SandboxClient]:
+    async with SandboxClient(emulator.control_url, default_timeout=3) as client:
+        yield client
+
+
+@pytest.fixture
+async def bot(emulator: BotApiEmulator) -> AsyncIterator[Bot]:
+    async with Bot(
+        SANDBOX_TOKEN, base_url=emulator.base_url, base_file_url=emulator.base_file_url
+    ) as ptb_bot:
+        yield ptb_bot
+
+
+def jpeg(width: int, height: int, exif: bool = False) -> bytes:
+    image = Image.new("RGB", (width, height), "gray")
+    out = io.BytesIO()
+    if exif:
+        data = Image.Exif()
+        data[0x010F] = "PhoneMaker"  # Make
+        image.save(out, "JPEG", exif=data)
+    else:
+        image.save(out, "JPEG")
+    return out.getvalue()
+
+
+async def test_index_health_and_user_routes(
+    emulator: BotApiEmulator, http: aiohttp.ClientSession
+) -> None:
+    base = emulator.control_url
+    async with http.get(base) as resp:
+        routes = (await resp.json())["routes"]
+    assert "POST /control/users/{user_id}/tap" in routes
+    async with http.post(f"{base}/users", json={"first_name": "Asha"}) as resp:
+        assert resp.status == 201
+        user = await resp.json()
+    assert user["id"] >= 700_000_001 and user["is_bot"] is False
+    async with http.get(f"{base}/users/{user['id']}") as resp:
+        assert (await resp.json())["first_name"] == "Asha"
+    async with http.get(f"{base}/users/1") as resp:
+        assert resp.status == 404
+        assert "no user 1" in (await resp.json())["error"]
+    async with http.post(f"{base}/users", json={"id": -5}) as resp:
+        assert resp.status == 400
+
+
+async def test_multipart_and_base64_photo(
+    emulator: BotApiEmulator, http: aiohttp.ClientSession, sandbox: SandboxClient
+) -> None:
+    user = await sandbox.create_user("Asha")
+    form = aiohttp.FormData()
+    form.add_field("caption", "wound")
+    form.add_field("file", jpeg(2000, 1000, exif=True), filename="w.jpg")
+    async with http.post(f"{emulator.control_url}/users/{user.id}/photo", data=form) as resp:
+        assert resp.status == 200, await resp.text()
+        sent = (await resp.json())["message"]
+    attachment = sent["attachments"][0]
+    assert (attachment["width"], attachment["height"]) == (1280, 640)
+    data = await sandbox.download(attachment["file_id"])
+    assert not Image.open(io.BytesIO(data)).getexif()
+    body = {"data_b64": base64.b64encode(jpeg(100, 50)).decode()}
+    async with http.post(f"{emulator.control_url}/users/{user.id}/photo", json=body) as resp:
+        small = (await resp.json())["message"]["attachments"][0]
+    assert (small["width"], small["height"]) == (100, 50)
+    assert [s["width"] for s in small["sizes"]] == [90, 100]
+    async with http.post(
+        f"{emulator.control_url}/users/{user.id}/photo", json={"data_b64": "bm90IGFuIGltYWdl"}
+    ) as resp:
+        assert resp.status == 400
+        assert "IMAGE_PROCESS_FAILED" in (await resp.json())["error"]
+
+
+async def test_voice_duration_from_ogg(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha")
+    ogg = b"OggS\x00\x04" + struct.pack("<q", 48000 * 3) + b"\x00" * 20
+    sent = await sandbox.send_voice(user.id, ogg)
+    attachment = sent.attachment
+    assert attachment is not None and attachment.duration == 3
+    assert attachment.mime_type == "audio/ogg"
+    (update,) = await bot.get_updates()
+    assert update.message is not None and update.message.voice is not None
+    tg_file = await update.message.voice.get_file()
+    assert tg_file.file_path is not None and tg_file.file_path.endswith(".oga")
+    assert bytes(await tg_file.download_as_bytearray()) == ogg
+
+
+async def test_wait_returns_when_bot_sends(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha", started=True)
+    start_seq = (await sandbox.health())["seq"]
+
+    async def send_later() -> None:
+        await asyncio.sleep(0.2)
+        await bot.send_message(user.id, "late hello")
+
+    task = asyncio.create_task(send_later())
+    began = time.monotonic()
+    result = await sandbox.wait_events(user.id, start_seq, timeout=5)
+    await task
+    assert time.monotonic() - began < 2
+    (event,) = result["events"]
+    assert event["kind"] == "message" and event["message"]["text"] == "late hello"
+    assert event["seq"] > start_seq
+    empty = await sandbox.wait_events(user.id, event["seq"], timeout=0.2)
+    assert empty["events"] == [] and empty["timed_out"]
+    everywhere = await sandbox.wait_events(None, start_seq, timeout=0)
+    assert [e["message"]["text"] for e in everywhere["events"]] == ["late hello"]
+    user_side = await sandbox.wait_events(user.id, 0, timeout=0, who="user")
+    assert user_side["events"] == []
+
+
+async def test_cursor_helpers(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha", started=True)
+    for text in ("one", "two", "three"):
+        await bot.send_message(user.id, text)
+    assert (await sandbox.next_reply(user.id)).text == "one"
+    found = await sandbox.wait_for(user.id, lambda m: m.text == "three")
+    assert found.text == "three"
+    await sandbox.expect_no_reply(user.id, within=0.1)
+    await bot.send_message(user.id, "four")
+    await sandbox.skip_replies(user.id)
+    await sandbox.expect_no_reply(user.id, within=0.1)
+    with pytest.raises(AssertionError):
+        await sandbox.wait_edit(user.id, 1, timeout=0.1)
+
+
+async def test_reset_keeps_ids_increasing(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha")
+    first = await sandbox.send_text(user.id, "before")
+    updates = await bot.get_updates()
+    await sandbox.reset()
+    assert await sandbox.users() == []
+    again = await sandbox.create_user("Asha", id=user.id)
+    second = await sandbox.send_text(again.id, "after")
+    assert second.seq > first.seq and second.message_id == 1
+    fresh = await bot.get_updates(offset=updates[-1].update_id + 1)
+    assert [u.message.text for u in fresh if u.message] == ["after"]
+
+
+async def test_limits_route(sandbox: SandboxClient) -> None:
+    limits = await sandbox.get_limits()
+    assert limits["max_text_length"] == 4096 and limits["flood_enabled"] is False
+    changed = await sandbox.set_limits(flood_enabled=True, private_burst=5, private_rate=2)
+    assert changed["private_burst"] == 5 and changed["private_rate"] == 2.0
+    with pytest.raises(SandboxError, match="unknown limit"):
+        await sandbox.set_limits(no_such_limit=1)
+    with pytest.raises(SandboxError, match="integer"):
+        await sandbox.set_limits(private_burst="many")
+
+
+async def test_groups_contacts_and_mentions(sandbox: SandboxClient, bot: Bot) -> None:
+    asha = await sandbox.create_user("Asha")
+    rao = await sandbox.create_user("Rao", username="drrao")
+    group = await sandbox.create_group("District team", [asha.id, rao.id])
+    assert group["id"] < 0 and group["type"] == "supergroup"
+    await sandbox.send_command(asha.id, "help", chat_id=group["id"], mention=True)
+    await sandbox.share_contact(asha.id, "+911234", first_name="Nurse", last_name="Lata")
+    updates = await bot.get_updates()
+    command = updates[0].message
+    assert command is not None and command.text == "/help@SamparkBot"
+    assert command.chat.type == "supergroup" and command.chat.title == "District team"
+    contact = updates[1].message
+    assert contact is not None and contact.contact is not None
+    assert contact.contact.first_name == "Nurse" and contact.contact.user_id is None
+    sent = await bot.send_message(group["id"], "hello team")
+    assert sent.chat.id == group["id"]
+    assert [m.text for m in await sandbox.messages(group["id"])][-1] == "hello team"
+    typed = await sandbox.send_text(rao.id, "/start abc")
+    assert typed.view["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    assert (await bot.get_chat("@drrao")).id == rao.id
+
+
+async def test_tap_rules(sandbox: SandboxClient, bot: Bot, emulator: BotApiEmulator) -> None:
+    user = await sandbox.create_user("Asha", started=True)
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("Approve", callback_data="approve:7")],
+            [InlineKeyboardButton("Docs", url="https://example.org")],
+        ]
+    )
+    sent = await bot.send_message(user.id, "Request", reply_markup=markup)
+    with pytest.raises(KeyError, match="Reject"):
+        await sandbox.tap(user.id, sent.message_id, "Reject")
+    with pytest.raises(SandboxError, match="no callback_data"):
+        await sandbox.tap(user.id, sent.message_id, "Docs")
+    async with aiohttp.ClientSession() as http:
+        url = f"{emulator.control_url}/users/{user.id}/tap"
+        body = {"message_id": sent.message_id, "callback_data": "approve:8"}
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 409
+    forged = await sandbox.tap(user.id, sent.message_id, "approve:999", force=True)
+    by_data = await sandbox.tap(user.id, sent.message_id, "approve:7")
+
+    async def answer_later() -> None:
+        await asyncio.sleep(0.1)
+        await bot.answer_callback_query(by_data.callback_query_id, text="Done")
+
+    task = asyncio.create_task(answer_later())
+    answered = await sandbox.callback_answer(by_data.callback_query_id, timeout=3)
+    await task
+    assert answered.answered and answered.answer_text == "Done"
+    updates = await bot.get_updates()
+    queries = [u.callback_query for u in updates if u.callback_query]
+    assert [q.data for q in queries] == ["approve:999", "approve:7"]
+    assert forged.data == "approve:999"
+    with pytest.raises(SandboxError, match="no callback query"):
+        await sandbox.callback_answer("0")
+
+
+async def test_file_routes(sandbox: SandboxClient, emulator: BotApiEmulator) -> None:
+    user = await sandbox.create_user("Asha")
+    sent = await sandbox.send_document(user.id, b"%PDF-1.4", "report.pdf")
+    attachment = sent.attachment
+    assert attachment is not None and attachment.mime_type == "application/pdf"
+    info = await sandbox.file_info(attachment.file_id)
+    assert info["file_size"] == 8 and info["file_path"] is None
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{emulator.control_url}/files/{attachment.file_id}/content") as resp,
+    ):
+        assert resp.headers["Content-Disposition"] == 'attachment; filename="report.pdf"'
+        assert await resp.read() == b"%PDF-1.4"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{emulator.base_file_url}{SANDBOX_TOKEN}/documents/nope/file_1.pdf") as resp,
+    ):
+        assert resp.status == 404
+
+
+async def test_stats_and_faults_routes(sandbox: SandboxClient, bot: Bot) -> None:
+    await bot.get_me()
+    stats = await sandbox.stats()
+    assert stats["requests"]["getme"] >= 2 and stats["responses_429"] == 0
+    await sandbox.reset_stats()
+    assert (await sandbox.stats())["total_requests"] == 0
+    fault = await sandbox.inject_fault("flood", method="sendMessage", count=2, retry_after=3)
+    assert fault["remaining"] == 2 and fault["method"] == "sendmessage"
+    assert len(await sandbox.faults()) == 1
+    with pytest.raises(SandboxError, match="kind must be"):
+        await sandbox.inject_fault("meteor")
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def test_flood_control_buckets() -> None:
+    now = [0.0]
+    flood = FloodControl(Limits(global_burst=5, global_rate=5, private_burst=3), lambda: now[0])
+    assert [flood.check(1, True) for _ in range(4)] == [0, 0, 0, 1]
+    assert [flood.check(2, True) for _ in range(3)] == [0, 0, 1]  # global bucket (5) is empty
+    now[0] += 1.0
+    assert flood.check(2, True) == 0
+    flood.configure(Limits(flood_enabled=False))
+    assert all(flood.check(1, True) == 0 for _ in range(100))
+
+
+def test_html_entities_use_utf16_offsets() -> None:
+    text, entities = parse_html('🩺 <b>Dr</b> <a href="https://x.org">link</a> <code>1&lt;2</code>')
+    assert text == "🩺 Dr link 1<2"
+    assert entities[0] == {"type": "bold", "offset": 3, "length": 2}
+    assert entities[1] == {"type": "text_link", "offset": 6, "length": 4, "url": "https://x.org"}
+    assert entities[2] == {"type": "code", "offset": 11, "length": 3}
+    pre_text, pre = parse_html('<pre><code class="language-python">x = 1</code></pre>')
+    assert pre_text == "x = 1" and pre == [
+        {"type": "pre", "offset": 0, "length": 5, "language": "python"}
+    ]
+
+
+def test_markdown_parsing() -> None:
+    text, entities = parse_markdown("*bold* _it_ [site](https://a.org) `c\\`d` \\!", v2=True)
+    assert text == "bold it site c`d !"
+    assert [e["type"] for e in entities] == ["bold", "italic", "text_link", "code"]
+    legacy, legacy_entities = parse_markdown("*Done.* (ok)", v2=False)
+    assert legacy == "Done. (ok)" and legacy_entities[0]["type"] == "bold"
+    with pytest.raises(ApiError, match="Can't find end of the entity"):
+        parse_markdown("*open", v2=True)
+    with pytest.raises(ApiError, match="unsupported parse_mode"):
+        apply_parse_mode("x", "Latex", None)
+    assert apply_parse_mode("<b>x</b>", None, None) == ("<b>x</b>", [])
