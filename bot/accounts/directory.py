@@ -27,6 +27,7 @@ class UserView:
     specialties: tuple[str, ...]
     district: str | None
     facility_name: str | None
+    reachable: bool = True
 
     @property
     def is_active(self) -> bool:
@@ -50,6 +51,7 @@ def user_view(user: User) -> UserView:
         specialties=tuple(user.specialties or ()),
         district=user.district,
         facility_name=user.facility.name if user.facility else None,
+        reachable=user.reachable,
     )
 
 

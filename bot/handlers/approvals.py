@@ -86,8 +86,8 @@ async def _tell_applicant(ctx: Ctx, applicant: UserView, approved: bool) -> None
             "If you think this is a mistake, please contact your coordinator."
         )
     try:
-        await ctx.bot.send_message(applicant.telegram_id, text)
         if approved:
             await menus.set_for_user(ctx.bot, tr, applicant)
+        await ctx.bot.send_message(applicant.telegram_id, text)
     except Forbidden:
         await ctx.services.directory.mark_unreachable(applicant.telegram_id)

@@ -83,7 +83,11 @@ async def unknown_command(update: Update, ctx: Ctx) -> None:
 async def other_message(update: Update, ctx: Ctx) -> None:
     """Photos, files, stickers… that arrive where nothing expects them."""
     tr, user = await speaker(update, ctx)
-    if update.effective_message is None:
+    if update.effective_message is None or update.effective_user is None:
+        return
+    prompt = await ctx.services.onboarding.current(update.effective_user.id)
+    if prompt is not None:  # registering: ask the question again
+        await onboarding.show_prompt(update, ctx, tr, prompt)
         return
     if user is None:
         await update.effective_message.reply_text(texts.stranger(tr))

@@ -174,6 +174,7 @@ async def show_prompt(update: Update, ctx: Ctx, tr: Translator, prompt: Prompt) 
 async def _welcome(update: Update, ctx: Ctx, tr: Translator, done: Completed) -> None:
     user = done.user
     if user.status is Status.ACTIVE:
+        await menus.set_for_user(ctx.bot, tr, user)
         await _send(
             update,
             ctx,
@@ -181,7 +182,6 @@ async def _welcome(update: Update, ctx: Ctx, tr: Translator, done: Completed) ->
             + "\n\n"
             + texts.help_text(tr, user),
         )
-        await menus.set_for_user(ctx.bot, tr, user)
         return
     await _send(
         update,

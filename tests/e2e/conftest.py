@@ -1,0 +1,60 @@
+"""The real bot (unmodified PTB) polling the Bot API emulator; tests act as people."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.app import Runtime
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.domain import Role
+from bot.i18n import Catalogs
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.emulator import BotApiEmulator
+from bot.sandbox.limits import Limits
+from bot.sandbox.live import running_bot
+from bot.sandbox.script import Person, Transcript
+from bot.services import Services
+
+
+@dataclass
+class World:
+    """Everything a test needs: people, the bot's services, the emulator's control API."""
+
+    client: SandboxClient
+    runtime: Runtime
+    transcript: Transcript
+    catalogs: Catalogs
+
+    @property
+    def services(self) -> Services:
+        return self.runtime.services
+
+    async def person(self, label: str, language_code: str | None = "en") -> Person:
+        return await Person.join(self.client, self.transcript, label, language_code=language_code)
+
+    async def invite(self, role: Role, **kwargs: object) -> str:
+        made = await self.services.invites.create(role, **kwargs)  # type: ignore[arg-type]
+        return made.code
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    # Flood limits stay off here: the outbox that paces sends is a later issue.
+    async with BotApiEmulator(limits=Limits(flood_enabled=False)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def world(
+    settings: Settings, emulator: BotApiEmulator, clock: ManualClock, redis: Redis
+) -> AsyncIterator[World]:
+    async with (
+        running_bot(settings, emulator, clock=clock, redis=redis) as runtime,
+        SandboxClient(emulator.control_url, default_timeout=10) as client,
+    ):
+        yield World(client, runtime, Transcript(), runtime.services.catalogs)
