@@ -263,8 +263,10 @@ def read_dicom_bytes(data: bytes) -> Dataset:
             ds = dcmread(io.BytesIO(data), force=True)
             if "SOPClassUID" not in ds:
                 raise ImagingError(Reason.UNSUPPORTED, "not a DICOM file") from None
-        # force conversion of every raw element now, so errors are raised here
+        # force conversion of every raw element now (file meta too), so errors surface here
         for _ in ds.iterall():
+            pass
+        for _ in getattr(ds, "file_meta", None) or ():
             pass
     except ImagingError:
         raise
@@ -277,6 +279,17 @@ def read_dicom_bytes(data: bytes) -> Dataset:
 
 def dataset_to_bytes(ds: Dataset) -> bytes:
     """Write ``ds`` as a DICOM Part 10 file (preamble, DICM, file meta) and return the bytes."""
+    try:
+        return _part10(ds)
+    except ImagingError:
+        raise
+    except MemoryError:
+        raise ImagingError(Reason.TOO_LARGE, "DICOM dataset too large to write") from None
+    except Exception as exc:
+        raise ImagingError(Reason.CORRUPT, f"cannot write DICOM: {type(exc).__name__}") from None
+
+
+def _part10(ds: Dataset) -> bytes:
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         meta = FileMetaDataset()
@@ -290,10 +303,7 @@ def dataset_to_bytes(ds: Dataset) -> bytes:
     if getattr(ds, "preamble", None) is None:
         ds.preamble = b"\x00" * 128
     buf = io.BytesIO()
-    try:
-        ds.save_as(buf, enforce_file_format=True)
-    except Exception as exc:
-        raise ImagingError(Reason.CORRUPT, f"cannot write DICOM: {type(exc).__name__}") from None
+    ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
 
 

@@ -14,7 +14,6 @@ import io
 import os
 import stat
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +216,9 @@ def _zipfile(
         raise ImagingError(Reason.TOO_LARGE, "archive too large")
     try:
         return zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
+    except MemoryError:
+        raise ImagingError(Reason.TOO_LARGE, "zip directory too large") from None
+    except Exception as exc:  # BadZipFile, struct.error, UnicodeDecodeError, OSError…
         raise ImagingError(Reason.CORRUPT, f"unreadable zip: {type(exc).__name__}") from None
 
 
@@ -275,7 +276,9 @@ def read_study_zip(
                 raise ImagingError(Reason.UNSUPPORTED, "unsupported zip compression") from None
             except RuntimeError as exc:  # zipfile: "File ... is encrypted"
                 raise ImagingError(Reason.ENCRYPTED_ARCHIVE, type(exc).__name__) from None
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            except MemoryError:
+                raise ImagingError(Reason.TOO_LARGE, "zip member too large") from None
+            except Exception as exc:  # BadZipFile, zlib.error, EOFError, LZMAError, struct.error…
                 raise ImagingError(
                     Reason.CORRUPT, f"bad zip member: {type(exc).__name__}"
                 ) from None
