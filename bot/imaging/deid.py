@@ -198,7 +198,7 @@ class _Deidentifier:
                 del meta[tag]
                 self.removed += 1
         if "MediaStorageSOPInstanceUID" in meta:
-            meta.MediaStorageSOPInstanceUID = self.uid(meta.MediaStorageSOPInstanceUID)
+            meta.MediaStorageSOPInstanceUID = UID(self.uid(meta.MediaStorageSOPInstanceUID))
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         if "ImplementationVersionName" in meta:
             del meta.ImplementationVersionName

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bot.imaging.errors import ImagingError, Reason
 
@@ -273,46 +273,55 @@ class WorkerPool:
     ) -> T:
         """Run ``func(*args, **kwargs)`` in a worker; raise :class:`ImagingError` on failure."""
         deadline = self.limits.timeout_s if time_limit is None else time_limit
+        message = (func, args, kwargs)
         worker = self._acquire()
         try:
+            worker.conn.send(message)
+        except (BrokenPipeError, EOFError, OSError):
+            # died while idle: replace it and retry once on a fresh worker
+            self._replace(worker)
+            worker = self._acquire()
             try:
-                worker.conn.send((func, args, kwargs))
+                worker.conn.send(message)
             except (BrokenPipeError, EOFError, OSError):
-                # died while idle: replace it and retry once on a fresh worker
                 self._replace(worker)
-                worker = self._acquire()
-                try:
-                    worker.conn.send((func, args, kwargs))
-                except (BrokenPipeError, EOFError, OSError):
-                    raise ImagingError(Reason.CRASHED, "worker unavailable") from None
-            if not worker.conn.poll(deadline):
-                self._replace(worker)
-                worker = None
-                raise ImagingError(Reason.TIMEOUT, f"no answer within {deadline:g} s")
-            try:
-                answer = worker.conn.recv()
-            except (EOFError, OSError):
-                error = worker.death_reason()
-                self._replace(worker)
-                worker = None
-                raise error from None
-            except MemoryError:
-                self._replace(worker)
-                worker = None
-                raise ImagingError(Reason.TOO_LARGE, "result too large") from None
-            except Exception as exc:
-                self._release(worker)
-                worker = None
-                raise ImagingError(Reason.CRASHED, f"bad answer: {type(exc).__name__}") from None
+                raise ImagingError(Reason.CRASHED, "worker unavailable") from None
         except BaseException:
-            if worker is not None:  # interrupted mid-call: the worker state is unknown
-                self._replace(worker)
+            self._replace(worker)  # e.g. the arguments could not be pickled
             raise
-        self._release(worker)
+        answer = self._answer(worker, deadline)
         if answer[0] == "ok":
-            return answer[1]
+            return cast(T, answer[1])
         _, reason, detail = answer
         raise ImagingError(Reason(reason), detail)
+
+    def _answer(self, worker: _Worker, deadline: float) -> tuple[Any, ...]:
+        """Wait for the worker's answer; on any failure the worker is replaced."""
+        try:
+            ready = worker.conn.poll(deadline)
+        except BaseException:
+            self._replace(worker)
+            raise
+        if not ready:
+            self._replace(worker)
+            raise ImagingError(Reason.TIMEOUT, f"no answer within {deadline:g} s")
+        try:
+            answer = worker.conn.recv()
+        except (EOFError, OSError):
+            error = worker.death_reason()
+            self._replace(worker)
+            raise error from None
+        except MemoryError:
+            self._replace(worker)
+            raise ImagingError(Reason.TOO_LARGE, "result too large") from None
+        except Exception as exc:
+            self._release(worker)  # the worker is fine; its answer did not unpickle here
+            raise ImagingError(Reason.CRASHED, f"bad answer: {type(exc).__name__}") from None
+        except BaseException:
+            self._replace(worker)  # interrupted mid-message: the pipe state is unknown
+            raise
+        self._release(worker)
+        return cast(tuple[Any, ...], answer)
 
     async def run(
         self, func: Callable[..., T], *args: Any, time_limit: float | None = None, **kwargs: Any
