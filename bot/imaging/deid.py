@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.datadict import dictionary_has_tag
+from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -115,6 +115,25 @@ def _is_well_known(uid: str) -> bool:
     return uid.startswith(_DICOM_ROOT) or bool(UID(uid).keyword)
 
 
+#: UI attributes that name a class, syntax or coding scheme, never an instance: even a
+#: vendor's private SOP class UID stays as it is (viewers need it, it identifies no one)
+_CLASS_KEYWORDS = frozenset(
+    {
+        "TransferSyntaxUID",
+        "ReferencedTransferSyntaxUIDInFile",
+        "CodingSchemeUID",
+        "ContextUID",
+        "MappingResourceUID",
+        "ImplementationClassUID",
+    }
+)
+
+
+def _names_a_class(tag: int) -> bool:
+    keyword = keyword_for_tag(tag)
+    return keyword.endswith(("ClassUID", "ClassUIDInFile")) or keyword in _CLASS_KEYWORDS
+
+
 def _clean_uid(value: object) -> str:
     return str(value).strip().rstrip("\x00").strip()
 
@@ -145,7 +164,7 @@ class _Deidentifier:
         return remap_uid(self.case_key, text)
 
     def remap_element(self, elem: DataElement) -> None:
-        if elem.VM == 0 or elem.value is None:
+        if elem.VM == 0 or elem.value is None or _names_a_class(int(elem.tag)):
             return
         if elem.VM > 1:
             elem.value = [self.uid(v) for v in elem.value]

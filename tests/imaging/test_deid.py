@@ -342,3 +342,14 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(empty), str(tmp_path / "o2")]) == 1
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
+
+
+def test_private_sop_class_kept_instance_uids_remapped() -> None:
+    private_class = "1.3.12.2.1107.5.9.1"  # a vendor's non-image storage class
+    ds = make_dataset(sop_class=private_class)
+    ds.ReferencedImageSequence[0].ReferencedSOPClassUID = private_class
+    out = deidentify(ds, KEY).dataset
+    assert out.SOPClassUID == private_class
+    assert out.file_meta.MediaStorageSOPClassUID == private_class
+    assert out.ReferencedImageSequence[0].ReferencedSOPClassUID == private_class
+    assert out.StudyInstanceUID == remap_uid(KEY, UIDS["StudyInstanceUID"])
