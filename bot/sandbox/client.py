@@ -337,6 +337,11 @@ class SandboxClient:
         """Zero the request counters."""
         await self.request("POST", "/stats/reset")
 
+    async def webhook(self) -> JSON:
+        """Webhook URL, delivered count, pending count and recent delivery errors."""
+        result: JSON = await self.request("GET", "/webhook")
+        return result
+
     async def pending_updates(self) -> list[JSON]:
         """Updates queued for ``getUpdates`` and not confirmed yet."""
         result: JSON = await self.request("GET", "/updates")
@@ -553,6 +558,22 @@ class SandboxClient:
         if chat_id is not None:
             body["chat_id"] = chat_id
         result = await self.request("POST", f"/users/{user_id}/contact", json_body=body)
+        return ChatMessage.from_view(result["message"])
+
+    async def edit_message(
+        self,
+        user_id: int,
+        message_id: int,
+        *,
+        text: str | None = None,
+        caption: str | None = None,
+        chat_id: int | None = None,
+    ) -> ChatMessage:
+        """The user edits their own message (queues an ``edited_message`` update)."""
+        body: JSON = {"message_id": message_id, "text": text, "caption": caption}
+        if chat_id is not None:
+            body["chat_id"] = chat_id
+        result = await self.request("POST", f"/users/{user_id}/edit", json_body=body)
         return ChatMessage.from_view(result["message"])
 
     async def tap(

@@ -171,6 +171,17 @@ class ControlApi:
         self.state.stats = Stats()
         return _json(self.state.stats.view())
 
+    async def webhook(self, request: web.Request) -> web.Response:
+        state = self.state
+        return _json(
+            {
+                **state.webhook,
+                "delivered": state.webhook_delivered,
+                "pending": len(state.updates),
+                "errors": state.webhook_errors,
+            }
+        )
+
     async def updates(self, request: web.Request) -> web.Response:
         return _json({"pending": self.state.updates, "next_update_id": self.state.next_update_id})
 
@@ -407,6 +418,11 @@ class ControlApi:
         )
         return self._sent(message, update_id)
 
+    async def edit(self, request: web.Request) -> web.Response:
+        data, _ = await read_payload(request)
+        message, update_id = self.state.user_edit(self._user_id(request), data)
+        return self._sent(message, update_id)
+
     async def tap(self, request: web.Request) -> web.Response:
         data, _ = await read_payload(request)
         record = self.state.tap(self._user_id(request), data)
@@ -495,6 +511,7 @@ def add_control_routes(app: web.Application, emulator: BotApiEmulator) -> None:
         ("GET", "/control/stats", api.stats),
         ("POST", "/control/stats/reset", api.reset_stats),
         ("GET", "/control/updates", api.updates),
+        ("GET", "/control/webhook", api.webhook),
         ("GET", "/control/users", api.list_users),
         ("POST", "/control/users", api.create_user),
         ("GET", "/control/users/{user_id}", api.get_user),
@@ -510,6 +527,7 @@ def add_control_routes(app: web.Application, emulator: BotApiEmulator) -> None:
         ("POST", "/control/users/{user_id}/album", api.send_album),
         ("POST", "/control/users/{user_id}/contact", api.send_contact),
         ("POST", "/control/users/{user_id}/tap", api.tap),
+        ("POST", "/control/users/{user_id}/edit", api.edit),
         ("POST", "/control/groups", api.create_group),
         ("GET", "/control/chats", api.list_chats),
         ("GET", "/control/chats/{chat_id}", api.get_chat),

@@ -21,13 +21,16 @@ files: ``/file/bot<TOKEN>/<file_path>``; control API: ``/control/...`` (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from bot.sandbox.control import add_control_routes
@@ -59,6 +62,7 @@ _JSON_PARAMS = frozenset(
         "scope",
         "menu_button",
         "link_preview_options",
+        "message_ids",
     }
 )
 _BOOL_PARAMS = frozenset(
@@ -74,6 +78,14 @@ _BOOL_PARAMS = frozenset(
     }
 )
 _TOO_FEW_MEDIA = "media group must contain 2-10 items"
+_GROUP_TYPES = ("photo", "document", "audio", "video")
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_BOT_TEXTS = {
+    "name": ("name", 64),
+    "description": ("description", 512),
+    "short_description": ("short_description", 120),
+}
 
 Handler = Callable[[JSON, dict[str, UploadedFile]], Awaitable[Any]]
 
@@ -157,9 +169,11 @@ class BotApiEmulator:
         token: str | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        webhook_retry_delay: float = 0.5,
     ) -> None:
         """``token``: accept only this token (default: any well-formed token)."""
         self.token = token
+        self.webhook_retry_delay = webhook_retry_delay
         bot_id = int((token or SANDBOX_TOKEN).split(":", 1)[0])
         self.state = SandboxState(
             bot_id=bot_id,
@@ -195,6 +209,14 @@ class BotApiEmulator:
             "editmessagecaption": self._edit_caption,
             "editmessagereplymarkup": self._edit_markup,
             "deletemessage": self._delete_message,
+            "deletemessages": self._delete_messages,
+            "editmessagemedia": self._edit_media,
+            "setmyname": self._bot_text_setter("name"),
+            "getmyname": self._bot_text_getter("name"),
+            "setmydescription": self._bot_text_setter("description"),
+            "getmydescription": self._bot_text_getter("description"),
+            "setmyshortdescription": self._bot_text_setter("short_description"),
+            "getmyshortdescription": self._bot_text_getter("short_description"),
             "copymessage": self._copy_message,
             "forwardmessage": self._forward_message,
             "setmycommands": self._set_my_commands,
@@ -214,6 +236,7 @@ class BotApiEmulator:
         app.router.add_route("*", "/bot{token}/{method}", self._bot_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         add_control_routes(app, self)
+        app.cleanup_ctx.append(self._webhook_context)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -295,7 +318,10 @@ class BotApiEmulator:
                     raise fault_error
             result = await self._handlers[method](params, files)
         except ApiError as exc:
-            self.state.stats.record(method, exc.status)
+            if request.transport is None or request.transport.is_closing():
+                self.state.stats.record(method, 499)  # the client went away (cancelled poll)
+            else:
+                self.state.stats.record(method, exc.status)
             return web.json_response(exc.payload(), status=exc.status)
         self.state.stats.record(method, 200)
         return web.json_response({"ok": True, "result": result})
@@ -337,8 +363,17 @@ class BotApiEmulator:
 
     async def _set_webhook(self, params: JSON, files: dict[str, UploadedFile]) -> bool:
         url = str(params.get("url") or "")
-        if url and not url.startswith("https://"):
+        parts = urlsplit(url)
+        local = parts.scheme == "http" and (parts.hostname or "") in _LOCAL_HOSTS
+        if url and not (parts.scheme == "https" or local):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_RE.match(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self.state.allowed_updates = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
+        self.state.webhook_errors.clear()
         self.state.webhook = {
             "url": url,
             "secret_token": params.get("secret_token"),
@@ -358,7 +393,54 @@ class BotApiEmulator:
         }
         if self.state.webhook.get("allowed_updates"):
             info["allowed_updates"] = self.state.webhook["allowed_updates"]
+        if info["url"]:
+            info["max_connections"] = 40
+        if self.state.webhook_errors:
+            last = self.state.webhook_errors[-1]
+            info["last_error_date"] = last["date"]
+            info["last_error_message"] = last["message"]
         return info
+
+    # ----------------------------------------------------------------- webhook delivery
+
+    async def _webhook_context(self, app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._deliver_webhooks())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _deliver_webhooks(self) -> None:
+        """POST queued updates, in order, to the webhook URL while one is set."""
+        state = self.state
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while not self.closing:
+                url = state.webhook["url"]
+                if not url or not state.updates:
+                    await state.notifier.wait(1.0)
+                    continue
+                update = state.updates[0]
+                headers = {}
+                if state.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(state.webhook["secret_token"])
+                error: str | None = None
+                try:
+                    async with session.post(url, json=update, headers=headers) as resp:
+                        await resp.read()
+                        if not 200 <= resp.status < 300:
+                            error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = f"Connection failed: {exc.__class__.__name__}"
+                if error is None:
+                    if state.updates and state.updates[0] is update:
+                        state.updates.pop(0)
+                    state.webhook_delivered += 1
+                    state.notifier.notify()
+                else:
+                    state.webhook_errors.append({"date": state.now(), "message": error})
+                    del state.webhook_errors[:-20]
+                    await asyncio.sleep(self.webhook_retry_delay)
 
     async def _get_updates(self, params: JSON, files: dict[str, UploadedFile]) -> list[JSON]:
         state = self.state
@@ -443,12 +525,7 @@ class BotApiEmulator:
         prepared: list[tuple[str, JSON, list[StoredFile]]] = []
         kinds = set()
         for item in media:
-            if not isinstance(item, dict) or item.get("type") not in (
-                "photo",
-                "document",
-                "audio",
-                "video",
-            ):
+            if not isinstance(item, dict) or item.get("type") not in _GROUP_TYPES:
                 raise bad_request("can't parse InputMedia: unsupported media type")
             kind = str(item["type"])
             kinds.add("document" if kind == "document" else "audio" if kind == "audio" else "pv")
@@ -533,6 +610,54 @@ class BotApiEmulator:
             raise bad_request("chat_id is empty")
         self.state.delete(params["chat_id"], params.get("message_id"))
         return True
+
+    async def _delete_messages(self, params: JSON, files: dict[str, UploadedFile]) -> bool:
+        if params.get("chat_id") in (None, ""):
+            raise bad_request("chat_id is empty")
+        ids = params.get("message_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise bad_request("message_ids must contain 1-100 identifiers")
+        for message_id in ids:
+            self.state.delete(params["chat_id"], message_id, missing_ok=True)
+        return True
+
+    async def _edit_media(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
+        item = params.get("media")
+        if not isinstance(item, dict) or item.get("type") not in _GROUP_TYPES:
+            raise bad_request("can't parse InputMedia JSON object")
+        kind = str(item["type"])
+        source = self.state.resolve_input(kind, self._input_value(item.get("media"), files))
+        stored = self.state.materialize(kind, source, item)
+        return self.state.edit(params, "media", media=(kind, stored, item)).api()
+
+    def _bot_text_setter(self, what: str) -> Handler:
+        field, limit = _BOT_TEXTS[what]
+
+        async def handler(params: JSON, files: dict[str, UploadedFile]) -> bool:
+            value = str(params.get(field) or "")
+            if len(value) > limit:
+                raise bad_request(f"{what.upper()}_INVALID")
+            language = str(params.get("language_code") or "")
+            if value:
+                self.state.bot_texts[what, language] = value
+            else:
+                self.state.bot_texts.pop((what, language), None)
+            return True
+
+        return handler
+
+    def _bot_text_getter(self, what: str) -> Handler:
+        field, _ = _BOT_TEXTS[what]
+
+        async def handler(params: JSON, files: dict[str, UploadedFile]) -> JSON:
+            language = str(params.get("language_code") or "")
+            texts = self.state.bot_texts
+            value = texts.get((what, language), texts.get((what, ""), ""))
+            if what == "name" and not value:
+                value = self.state.bot_first_name
+            return {field: value}
+
+        return handler
 
     async def _copy_message(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
         return {"message_id": self.state.copy_or_forward(params, forward=False).message_id}

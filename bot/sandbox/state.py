@@ -280,16 +280,6 @@ class StoredMessage:
             obj["reply_markup"] = self.reply_markup
         return obj
 
-    def content_key(self) -> tuple[Any, ...]:
-        """What an edit must change (text, entities, caption, markup)."""
-        return (
-            self.text,
-            json.dumps(self.entities, sort_keys=True),
-            self.caption,
-            json.dumps(self.caption_entities, sort_keys=True),
-            json.dumps(self.reply_markup, sort_keys=True),
-        )
-
     def view(self) -> JSON:
         """Control API description: everything a test wants to assert on."""
         markup = self.reply_markup or {}
@@ -550,6 +540,9 @@ class SandboxState:
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.menu_buttons: dict[str, JSON] = {}
         self.webhook: JSON = {"url": "", "secret_token": None, "allowed_updates": None}
+        self.webhook_errors: list[JSON] = []
+        self.webhook_delivered = 0
+        self.bot_texts: dict[tuple[str, str], str] = {}
         self.faults: list[Fault] = []
         self.stats = Stats()
         self.next_user_id = FIRST_USER_ID
@@ -1035,8 +1028,13 @@ class SandboxState:
         self._apply_keyboard(chat, markup)
         return message
 
-    def edit(self, params: JSON, what: str) -> StoredMessage:
-        """``editMessageText`` / ``editMessageCaption`` / ``editMessageReplyMarkup``."""
+    def edit(
+        self,
+        params: JSON,
+        what: str,
+        media: tuple[str, list[StoredFile], JSON] | None = None,
+    ) -> StoredMessage:
+        """``editMessageText`` / ``…Caption`` / ``…ReplyMarkup`` / ``…Media`` (``what``)."""
         if params.get("inline_message_id"):
             raise bad_request("MESSAGE_ID_INVALID")
         if params.get("chat_id") is None:
@@ -1053,14 +1051,6 @@ class SandboxState:
         if markup is not None and "inline_keyboard" not in markup:
             raise bad_request("inline keyboard expected")
         self.check_markup(markup, chat)
-        before = message.content_key()
-        snapshot = {
-            "seq": message.last_seq,
-            "text": message.text,
-            "caption": message.caption,
-            "reply_markup": message.reply_markup,
-            "edit_date": message.edit_date,
-        }
         new: JSON = {"reply_markup": markup}
         mode = params.get("parse_mode")
         if what == "text":
@@ -1070,48 +1060,101 @@ class SandboxState:
                 params.get("text"), mode, params.get("entities"), caption=False
             )
             new.update(text=text, entities=entities, raw=params.get("text"), parse_mode=mode)
-        elif what == "caption":
-            if message.text is not None:
+        elif what in ("caption", "media"):
+            source = params
+            if what == "media":
+                if message.text is not None or not message.files:
+                    raise bad_request("there is no media in the message to edit")
+                assert media is not None
+                kind, files, source = media
+                mode = source.get("parse_mode")
+                new.update(kind=kind, files=files, media=_media_field(kind, files))
+            elif message.text is not None:
                 raise bad_request("there is no caption in the message to edit")
             caption, entities = self.format_text(
-                params.get("caption") or "", mode, params.get("caption_entities"), caption=True
+                source.get("caption") or "", mode, source.get("caption_entities"), caption=True
             )
             new.update(
                 caption=caption or None,
                 caption_entities=entities,
-                raw=params.get("caption"),
+                raw=source.get("caption"),
                 parse_mode=mode,
             )
-        candidate = {
-            "text": new.get("text", message.text),
-            "entities": new.get("entities", message.entities),
-            "caption": new.get("caption", message.caption)
-            if what == "caption"
-            else message.caption,
-            "caption_entities": new.get("caption_entities", message.caption_entities),
-            "reply_markup": markup,
-        }
-        after = (
-            candidate["text"],
-            json.dumps(candidate["entities"], sort_keys=True),
-            candidate["caption"],
-            json.dumps(candidate["caption_entities"], sort_keys=True),
-            json.dumps(markup, sort_keys=True),
-        )
-        if after == before:
+
+        def key(values: JSON) -> tuple[Any, ...]:
+            return (
+                values["text"],
+                json.dumps(values["entities"], sort_keys=True),
+                values["caption"],
+                json.dumps(values["caption_entities"], sort_keys=True),
+                json.dumps(values["reply_markup"], sort_keys=True),
+                tuple(f.file_id for f in values["files"]),
+            )
+
+        names = ("text", "entities", "caption", "caption_entities", "reply_markup", "files")
+        current = {name: getattr(message, name) for name in names}
+        if key({**current, **{k: v for k, v in new.items() if k in names}}) == key(current):
             raise bad_request(_MESSAGE_NOT_MODIFIED)
-        for key, value in new.items():
-            setattr(message, key, value)
-        message.history.append(snapshot)
+        message.history.append(
+            {
+                "seq": message.last_seq,
+                "kind": message.kind,
+                "text": message.text,
+                "caption": message.caption,
+                "reply_markup": message.reply_markup,
+                "file_ids": [f.file_id for f in message.files],
+                "edit_date": message.edit_date,
+            }
+        )
+        for name, value in new.items():
+            setattr(message, name, value)
         message.edit_date = max(self.now(), message.date)
         self._record_event("edit", message)
         return message
 
-    def delete(self, chat_id: Any, message_id: Any) -> None:
-        """``deleteMessage``."""
+    def user_edit(self, user_id: int, data: JSON) -> tuple[StoredMessage, int]:
+        """A user edits their own message: queues an ``edited_message`` update."""
+        user = self.user(user_id)
+        chat_id = int(data.get("chat_id", user.id))
+        message = self.find_message(chat_id, data.get("message_id"))
+        if message is None or message.from_bot or message.sender.get("id") != user.id:
+            raise ControlError(404, f"user {user_id} has no message {data.get('message_id')}")
+        message.history.append(
+            {
+                "seq": message.last_seq,
+                "kind": message.kind,
+                "text": message.text,
+                "caption": message.caption,
+                "reply_markup": message.reply_markup,
+                "edit_date": message.edit_date,
+            }
+        )
+        if message.text is not None:
+            text = data.get("text")
+            if not isinstance(text, str) or not text:
+                raise ControlError(400, "text is required to edit a text message")
+            message.text = text
+            match = _COMMAND_RE.match(text)
+            message.entities = (
+                [{"type": "bot_command", "offset": 0, "length": utf16(match.group(0))}]
+                if match
+                else []
+            )
+        else:
+            message.caption = data.get("caption") or None
+            message.caption_entities = []
+        message.edit_date = max(self.now(), message.date)
+        self._record_event("edit", message)
+        update_id = self.enqueue_update("edited_message", message.api())
+        return message, update_id
+
+    def delete(self, chat_id: Any, message_id: Any, missing_ok: bool = False) -> None:
+        """``deleteMessage`` (``missing_ok`` for ``deleteMessages``)."""
         chat = self.chat_for_bot(chat_id)
         message = self.find_message(chat.id, message_id)
         if message is None:
+            if missing_ok:
+                return
             raise bad_request("message to delete not found")
         message.deleted = True
         self._record_event("delete", message)

@@ -5,18 +5,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.sandbox.client import SandboxClient, SandboxError
 from bot.sandbox.emulator import SANDBOX_TOKEN, BotApiEmulator
 from bot.sandbox.formatting import apply_parse_mode, parse_html, parse_markdown
+from bot.sandbox.harness import application_builder
 from bot.sandbox.limits import ApiError, FloodControl, Limits
 
 
@@ -310,3 +322,136 @@ def test_markdown_parsing() -> None:
     with pytest.raises(ApiError, match="unsupported parse_mode"):
         apply_parse_mode("x", "Latex", None)
     assert apply_parse_mode("<b>x</b>", None, None) == ("<b>x</b>", [])
+
+
+# ---------------------------------------------------------------- newer methods and modes
+
+
+async def test_user_edit_produces_edited_message(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha")
+    sent = await sandbox.send_text(user.id, "BP 120/80")
+    edited = await sandbox.edit_message(user.id, sent.message_id, text="BP 130/85")
+    assert edited.edited and edited.history[0]["text"] == "BP 120/80"
+    updates = await bot.get_updates()
+    assert updates[-1].edited_message is not None
+    assert updates[-1].edited_message.text == "BP 130/85"
+    assert updates[-1].edited_message.edit_date is not None
+
+
+async def test_delete_messages_and_edit_media(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha", started=True)
+    first = await bot.send_message(user.id, "a")
+    second = await bot.send_message(user.id, "b")
+    assert await bot.delete_messages(user.id, [first.message_id, second.message_id, 999])
+    assert all(m.deleted for m in await sandbox.messages(user.id))
+    preview = await bot.send_photo(
+        user.id,
+        jpeg(64, 64),
+        caption="preview 1/2",
+        reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Next", callback_data="next")]]),
+    )
+    edited = await bot.edit_message_media(
+        InputMediaPhoto(jpeg(80, 40), caption="preview 2/2"), user.id, preview.message_id
+    )
+    assert isinstance(edited, Message) and edited.caption == "preview 2/2"
+    assert edited.photo[-1].width == 80
+    view = await sandbox.message(user.id, preview.message_id)
+    assert view.edited and view.buttons == ()
+    assert view.history[0]["caption"] == "preview 1/2"
+
+
+async def test_bot_name_and_descriptions(bot: Bot) -> None:
+    assert (await bot.get_my_name()).name == "Sampark"
+    assert await bot.set_my_description("Tele-consultation for health workers")
+    assert await bot.set_my_short_description("टेली-परामर्श", language_code="hi")
+    assert await bot.set_my_name("संपर्क", language_code="hi")
+    assert (await bot.get_my_description()).description.startswith("Tele-consultation")
+    assert (await bot.get_my_short_description(language_code="hi")).short_description == (
+        "टेली-परामर्श"
+    )
+    assert (await bot.get_my_name(language_code="hi")).name == "संपर्क"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_webhook_delivery_to_ptb_webhook_server(
+    emulator: BotApiEmulator, sandbox: SandboxClient
+) -> None:
+    """PTB's own webhook server receives the updates, with the secret header checked."""
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(f"hook: {update.effective_message.text}")
+
+    app = application_builder(emulator).build()
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    port = free_port()
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=port,
+            url_path="hook",
+            webhook_url=f"http://127.0.0.1:{port}/hook",
+            secret_token="s3cret-token",
+        )
+        try:
+            user = await sandbox.create_user("Asha")
+            await sandbox.send_text(user.id, "ping")
+            assert (await sandbox.next_reply(user.id)).text == "hook: ping"
+            info = await sandbox.webhook()
+            assert info["url"].endswith("/hook") and info["delivered"] == 1
+            assert info["pending"] == 0 and info["errors"] == []
+        finally:
+            await app.updater.stop()
+            await app.stop()
+
+
+async def test_webhook_errors_are_recorded_and_retried(
+    emulator: BotApiEmulator, sandbox: SandboxClient, bot: Bot
+) -> None:
+    emulator.webhook_retry_delay = 0.05
+    received: list[dict[str, object]] = []
+    fail = [2]
+
+    async def hook(request: web.Request) -> web.Response:
+        assert request.headers["X-Telegram-Bot-Api-Secret-Token"] == "abc"
+        if fail[0]:
+            fail[0] -= 1
+            return web.Response(status=500)
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        with pytest.raises(BadRequest, match=r"(?i)https url"):
+            await bot.set_webhook("http://example.org/hook")
+        assert await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="abc")
+        user = await sandbox.create_user("Asha")
+        await sandbox.send_text(user.id, "one")
+        await sandbox.send_text(user.id, "two")
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [r["message"]["text"] for r in received] == ["one", "two"]  # type: ignore[index]
+        info = await bot.get_webhook_info()
+        assert info.pending_update_count == 0
+        assert (
+            info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+        )
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()
