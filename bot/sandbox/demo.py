@@ -166,6 +166,7 @@ async def run_sandbox(settings: Settings, *, port: int, stop: asyncio.Event) -> 
         await emulator.start(port=port)
         async with running_bot(sandbox_settings, emulator):
             control = emulator.control_url
+            json_post = "curl -s -H 'content-type: application/json' -XPOST"
             print(
                 f"Sandbox running. Bot API: {emulator.base_url}<token>/…\n"
                 f"Control API: {control} (reference: docs/sandbox-control-api.md)\n\n"
