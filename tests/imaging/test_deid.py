@@ -258,6 +258,7 @@ def test_not_dicom_is_classified() -> None:
     assert info.value.reason in (Reason.UNSUPPORTED, Reason.CORRUPT)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_corpus_files_deidentify_and_stay_valid(corpus: Path, tmp_path: Path) -> None:
     failed: list[str] = []
     for path in sorted(corpus.glob("*.dcm")):

@@ -67,6 +67,7 @@ def test_detect_kind() -> None:
     assert info.value.reason is Reason.UNSUPPORTED
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_corpus_end_to_end(corpus: Path) -> None:
     failures: dict[str, Reason] = {}
     for path in sorted(corpus.glob("*.dcm")):
@@ -211,6 +212,7 @@ def pool() -> Iterator[WorkerPool]:
         yield p
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 async def test_through_worker_pool(pool: WorkerPool, corpus: Path) -> None:
     data = (corpus / "ct_signed_padding.dcm").read_bytes()
     result = await process_in_pool(pool, data, "a.dcm", None, case_key=KEY)
