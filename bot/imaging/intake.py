@@ -212,6 +212,7 @@ def _process_zip(
     objects: list[StoredObject] = []
     previews: list[PreviewSet] = []
     failed = 0
+    skipped = study.skipped
     risk = False
     first_error: ImagingError | None = None
     for s_index, series in enumerate(study.series, start=1):
@@ -224,6 +225,9 @@ def _process_zip(
             try:
                 inst = _deid_instance(raw, case_key, name)
             except ImagingError as exc:
+                if exc.reason is Reason.NO_PIXEL_DATA:
+                    skipped += 1  # dose reports, presentation states, key objects on a CD
+                    continue
                 failed += 1
                 first_error = first_error or exc
                 continue
@@ -245,7 +249,7 @@ def _process_zip(
             shown = replace(shown, frames=done)
         previews.append(shown)
     if not objects:
-        raise first_error or ImagingError(Reason.CORRUPT, "no readable DICOM in the archive")
+        raise first_error or ImagingError(Reason.NO_PIXEL_DATA, "no images in the archive")
     first = previews[0] if previews else None
     return IntakeResult(
         kind="zip",
@@ -257,7 +261,7 @@ def _process_zip(
         burned_in_risk=risk,
         instances=len(objects),
         series_count=len({o.series_uid for o in objects}),
-        skipped=study.skipped,
+        skipped=skipped,
         failed=failed,
     )
 

@@ -172,6 +172,29 @@ def test_zip_study(corpus: Path) -> None:
     _check_previews(result)
 
 
+def test_zip_non_image_dicom_skipped() -> None:
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    report = dcmread(get_testdata_file("CT_small.dcm"))
+    del report.PixelData
+    report.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.777"
+    buf = io.BytesIO()
+    report.save_as(buf, enforce_file_format=True)
+    only_report = io.BytesIO()
+    with zipfile.ZipFile(only_report, "w") as zf:
+        zf.writestr("SR1", buf.getvalue())
+    with pytest.raises(ImagingError) as info:
+        process_attachment(only_report.getvalue(), "x.zip", None, case_key=KEY)
+    assert info.value.reason is Reason.NO_PIXEL_DATA
+    mixed = io.BytesIO()
+    with zipfile.ZipFile(mixed, "w") as zf:
+        zf.writestr("SR1", buf.getvalue())
+        zf.writestr("IM1", ct)
+    result = process_attachment(mixed.getvalue(), "x.zip", None, case_key=KEY)
+    assert result.instances == 1
+    assert result.skipped == 1
+    assert result.failed == 0
+
+
 def test_zip_without_dicom() -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
