@@ -155,8 +155,26 @@ def parse_markdown(source: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
         else:
             stack.append((marker, pos16, byte_at(i)))
 
+    quote_start: int | None = None
+
+    def close_quote() -> None:
+        nonlocal quote_start
+        if quote_start is not None and pos16 > quote_start:
+            entities.append(
+                {"type": "blockquote", "offset": quote_start, "length": pos16 - quote_start}
+            )
+        quote_start = None
+
     while i < n:
         char = source[i]
+        at_line_start = i == 0 or source[i - 1] == "\n"
+        if v2 and char == ">" and at_line_start:
+            if quote_start is None:
+                quote_start = pos16
+            i += 1
+            continue
+        if char == "\n" and quote_start is not None and not source.startswith(">", i + 1):
+            close_quote()
         if char == "\\" and v2:
             if i + 1 < n and 0 < ord(source[i + 1]) < 127:
                 emit(source[i + 1])
@@ -256,6 +274,7 @@ def parse_markdown(source: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
         else:
             emit(char)
         i += 1
+    close_quote()
     if stack:
         raise _entity_error(f"Can't find end of the entity starting at byte offset {stack[-1][2]}")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))

@@ -455,3 +455,11 @@ async def test_webhook_errors_are_recorded_and_retried(
     finally:
         await bot.delete_webhook()
         await runner.cleanup()
+
+
+def test_markdown_blockquote() -> None:
+    text, entities = parse_markdown(">quoted\n>second\nafter\\.", v2=True)
+    assert text == "quoted\nsecond\nafter."
+    assert entities == [{"type": "blockquote", "offset": 0, "length": 13}]
+    with pytest.raises(ApiError, match="'>' is reserved"):
+        parse_markdown("a > b", v2=True)
