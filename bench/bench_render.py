@@ -140,15 +140,21 @@ def _child_measure(method: str, path: Path, runs: int) -> dict[str, Any]:
     except Exception as exc:
         reason = getattr(getattr(exc, "reason", None), "value", None) or type(exc).__name__
         return {"ok": False, "error": str(reason)}
-    times = []
+    times, cpu = [], []
     budget = time.perf_counter() + 1.5
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = recipe(path)
         times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
         if time.perf_counter() > budget:
             break
-    return {"ok": True, "ms": statistics.median(times), "bytes": out}
+    return {
+        "ok": True,
+        "ms": statistics.median(times),
+        "cpu_ms": statistics.median(cpu),
+        "bytes": out,
+    }
 
 
 # ----------------------------------------------------------------------------- processes
@@ -161,6 +167,7 @@ class Measure:
     bytes: int = 0
     peak_mb: float = 0.0
     error: str = ""
+    cpu_ms: float = 0.0
 
 
 def _spawn_wait4(argv: Sequence[str], timeout: float = 300.0) -> tuple[float, int, str, float]:
@@ -193,7 +200,7 @@ def measure_python(method: str, path: Path, runs: int) -> Measure:
         return Measure(False, peak_mb=peak, error=f"exit {code}")
     if not data["ok"]:
         return Measure(False, peak_mb=peak, error=data["error"])
-    return Measure(True, data["ms"], data["bytes"], peak)
+    return Measure(True, data["ms"], data["bytes"], peak, cpu_ms=data.get("cpu_ms", 0.0))
 
 
 def dcmtk_command(path: Path, out: Path) -> list[str] | None:
@@ -433,12 +440,22 @@ def run(args: argparse.Namespace) -> int:
 
         by_name = {p.name: r for p, r in results.items()}
         if CT_SLICE in by_name and by_name[CT_SLICE][0].ok:
-            ms = by_name[CT_SLICE][0].ms
-            verdicts.append(("512² CT slice < 10 ms (warm)", ms < TARGET_CT_MS, f"{ms:.1f} ms"))
-        if CHEST in by_name and by_name[CHEST][0].ok:
-            ms = by_name[CHEST][0].ms
+            m = by_name[CT_SLICE][0]
             verdicts.append(
-                ("2000×2128 J2K chest < 450 ms (warm)", ms < TARGET_CHEST_MS, f"{ms:.0f} ms")
+                (
+                    "512² CT slice < 10 ms (warm)",
+                    m.ms < TARGET_CT_MS,
+                    f"{m.ms:.1f} ms (CPU {m.cpu_ms:.1f} ms)",
+                )
+            )
+        if CHEST in by_name and by_name[CHEST][0].ok:
+            m = by_name[CHEST][0]
+            verdicts.append(
+                (
+                    "2000×2128 J2K chest < 450 ms (warm)",
+                    m.ms < TARGET_CHEST_MS,
+                    f"{m.ms:.0f} ms (CPU {m.cpu_ms:.0f} ms)",
+                )
             )
             from bot.imaging.dicom_render import load, render
             from bot.imaging.preview import make_preview

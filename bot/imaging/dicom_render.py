@@ -269,9 +269,12 @@ def decode_frame(ds: Dataset, index: int) -> tuple[np.ndarray, str]:
     (PS3.5 8.2.4: the component transform is part of the J2K codestream).
     """
     tsyntax = _transfer_syntax(ds)
-    if "file_meta" not in ds.__dict__ or not ds.file_meta.get("TransferSyntaxUID"):
-        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = tsyntax
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or not meta.get("TransferSyntaxUID"):
+        # A bare dataset (no Part 10 header): tell the decoder how it was encoded.
+        if meta is None:
+            ds.file_meta = meta = pydicom.dataset.FileMetaDataset()
+        meta.TransferSyntaxUID = tsyntax
     try:
         decoder = get_decoder(tsyntax)
     except NotImplementedError as exc:
