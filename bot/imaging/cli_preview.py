@@ -170,6 +170,7 @@ def _pdf(data: bytes, opts: Options) -> Result:
         kind="pdf",
         outputs=outputs,
         frames=info.pages or 0,
+        modality="DOC",  # PS3.3 C.7.3.1.1.1: document (Encapsulated PDF)
         photometric="RGB" if outputs else "",
         extra={"pages": info.pages},
     )

@@ -175,3 +175,13 @@ def test_human_output_never_a_traceback(tmp_path: Path, capsys: pytest.CaptureFi
     captured = capsys.readouterr()
     assert "FAIL" in captured.out
     assert "Traceback" not in captured.out + captured.err
+
+
+def test_pdf_is_previewed_or_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pdf = tmp_path / "report.pdf"
+    Image.new("RGB", (300, 400), (255, 255, 255)).save(pdf)
+    code, [record] = _run(capsys, [str(pdf), "--out", str(tmp_path / "o"), "--json"])
+    assert code == 0
+    assert record["ok"] is True
+    assert record["kind"] == "pdf"
+    assert record["modality"] == "DOC"
