@@ -589,9 +589,17 @@ def _stats_sample(frame: np.ndarray, target: int = 1_000_000) -> np.ndarray:
 
 
 def grayscale_lut(
-    ds: Dataset, attrs: Dataset, frame: np.ndarray, photometric: str
+    ds: Dataset,
+    attrs: Dataset,
+    frame: np.ndarray,
+    photometric: str,
+    fallback: Window | None = None,
 ) -> tuple[np.ndarray, Window | None]:
     """Display a grayscale frame: Modality LUT → VOI → Presentation → 8 bits, padding black.
+
+    Without a VOI in the file or a modality preset, ``fallback`` (e.g. the window computed
+    for the representative frame, so a contact sheet is consistent) or else a percentile
+    window of this frame is used.
 
     PS3.4 N.2.1. Returns the ``uint8`` image and the window used (``None`` for a VOI LUT).
     """
@@ -625,6 +633,8 @@ def grayscale_lut(
         calibrated = _number(attrs.get("RescaleIntercept")) is not None
         if preset is not None and calibrated:
             window = Window(preset[0], preset[1], "LINEAR")
+        elif fallback is not None:
+            window = fallback
         else:
             keep = np.ones(modality.shape, dtype=bool) if pad_mask is None else ~pad_mask
             if hist is not None:
@@ -717,7 +727,9 @@ def color_frame(ds: Dataset, frame: np.ndarray, photometric: str) -> np.ndarray:
 # --------------------------------------------------------------------------- rendering
 
 
-def _render_frame(ds: Dataset, index: int) -> tuple[np.ndarray, Window | None, str]:
+def _render_frame(
+    ds: Dataset, index: int, fallback: Window | None = None
+) -> tuple[np.ndarray, Window | None, str]:
     """Decode and display frame ``index``: ``uint8`` (H, W) or (H, W, 3)."""
     frame, photometric = decode_frame(ds, index)
     if frame.ndim == 3 and frame.shape[-1] == 3 and photometric not in ("PALETTE COLOR",):
@@ -731,7 +743,7 @@ def _render_frame(ds: Dataset, index: int) -> tuple[np.ndarray, Window | None, s
     if frame.dtype == np.bool_:
         frame = frame.astype(np.uint8)
     attrs = frame_attributes(ds, index)
-    gray, window = grayscale_lut(ds, attrs, frame, photometric)
+    gray, window = grayscale_lut(ds, attrs, frame, photometric, fallback)
     coloured = supplemental_palette(ds, frame, gray)
     return (coloured if coloured is not None else gray), window, photometric
 
@@ -772,11 +784,19 @@ def contact_sheet(tiles: Sequence[tuple[int, Image.Image]], frames: int) -> Imag
     return sheet
 
 
-def render(ds: Dataset, *, frame: int | None = None, sheet: bool = True) -> Rendered:
+def render(
+    ds: Dataset,
+    *,
+    frame: int | None = None,
+    sheet: bool = True,
+    default_window: tuple[float, float] | None = None,
+) -> Rendered:
     """Render a dataset for display: frame ``frame`` (default: the middle one) and, for
     multi-frame images, a contact sheet of up to 30 evenly sampled frames.
 
-    Only the frames shown are decoded. Raises :class:`ImagingError` with a classified reason.
+    Only the frames shown are decoded. ``default_window`` (centre, width) replaces the
+    percentile window when the file has no VOI of its own (used for the slices of a
+    series). Raises :class:`ImagingError` with a classified reason.
     """
     check_pixel_data(ds)
     frames = number_of_frames(ds)
@@ -784,11 +804,12 @@ def render(ds: Dataset, *, frame: int | None = None, sheet: bool = True) -> Rend
     if not 0 <= index < frames:
         raise ImagingError(Reason.UNSUPPORTED, f"frame {index} of {frames}")
     try:
-        arr, window, _decoded_as = _render_frame(ds, index)
+        fallback = Window(*default_window, "LINEAR_EXACT") if default_window else None
+        arr, window, _decoded_as = _render_frame(ds, index, fallback)
         tiles: list[tuple[int, Image.Image]] = []
         if sheet and frames > 1:
             for i in sample_frames(frames):
-                tile = arr if i == index else _render_frame(ds, i)[0]
+                tile = arr if i == index else _render_frame(ds, i, window)[0]
                 tiles.append((i, _image(tile)))
     except ImagingError:
         raise
@@ -826,7 +847,10 @@ def render_series(
     tiles: list[tuple[int, Image.Image]] = []
     thumb_side = SHEET_MAX_WIDTH // SHEET_COLUMNS
     for i in sample_frames(count):
-        image = middle.image if i == middle_index else render(load(instances[i]), sheet=False).image
+        if i == middle_index:
+            image = middle.image
+        else:
+            image = render(load(instances[i]), sheet=False, default_window=middle.window).image
         thumb = image.copy()
         thumb.thumbnail((thumb_side * 2, thumb_side * 2), Image.Resampling.BILINEAR)
         tiles.append((i, thumb))

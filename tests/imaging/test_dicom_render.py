@@ -500,3 +500,14 @@ def test_render_series_reads_only_sampled_instances(monkeypatch: pytest.MonkeyPa
     assert r.frame_index == 50
     assert r.contact_sheet is not None
     assert len(loads) <= 31  # 30 sampled instances + the middle one
+
+
+def test_frames_without_voi_share_the_representative_window(corpus: Path) -> None:
+    """A contact sheet / series uses one window, not a percentile window per tile."""
+    ds = load(corpus / "enhanced_mr_10frames.dcm")
+    middle = render(ds, sheet=False)
+    assert middle.window is not None
+    other = render(ds, frame=0, sheet=False, default_window=middle.window)
+    assert other.window == middle.window
+    own = render(ds, frame=0, sheet=False)
+    assert own.window != middle.window  # its own percentile window would differ
