@@ -63,6 +63,10 @@ async def read_payload(request: web.Request) -> tuple[JSON, list[UploadedFile]]:
     """JSON body, or multipart/form fields plus uploaded ``file`` parts."""
     if not request.can_read_body:
         return {}, []
+    if request.content_type == "application/x-www-form-urlencoded":
+        raw = await request.text()
+        if raw.lstrip().startswith("{"):  # curl -d '{...}' without a JSON content type
+            return _json_object(raw), []
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.post()
         data: JSON = {}
@@ -78,13 +82,17 @@ async def read_payload(request: web.Request) -> tuple[JSON, list[UploadedFile]]:
         if isinstance(data.get("items"), str):
             data["items"] = json.loads(data["items"])
         return data, uploads
+    return _json_object(await request.text()), []
+
+
+def _json_object(raw: str) -> JSON:
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ControlError(400, f"body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ControlError(400, "body must be a JSON object")
-    return body, []
+    return body
 
 
 def _decode(data: JSON) -> UploadedFile:

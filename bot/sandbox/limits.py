@@ -10,6 +10,11 @@ album counts as one send). Each chat has a token bucket: private chats refill at
 ``global_rate`` per second with a burst of ``global_burst``. Edits, chat actions and
 callback answers are never limited. Over a limit the emulator answers HTTP 429 with
 ``parameters.retry_after`` = seconds until the next token, rounded up.
+
+Each user message or button tap in a chat adds ``reply_credit`` tokens (default 1, capped
+at the burst) to that chat's bucket: answering a person is never throttled just because a
+scripted test user acts faster than any human could, while a bot that fires several
+messages per user action, or broadcasts, still runs into 429s.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class Limits:
     group_burst: int = 20
     global_rate: float = 30.0
     global_burst: int = 30
+    reply_credit: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         """The limits as a JSON object."""
@@ -155,19 +161,33 @@ class FloodControl:
         self._chats.clear()
         self._global = None
 
+    def _bucket(self, chat_id: int, is_private: bool, now: float) -> TokenBucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            limits = self.limits
+            if is_private:
+                bucket = TokenBucket(limits.private_burst, limits.private_rate, now)
+            else:
+                bucket = TokenBucket(limits.group_burst, limits.group_per_minute / 60.0, now)
+            self._chats[chat_id] = bucket
+        return bucket
+
+    def credit(self, chat_id: int, is_private: bool) -> None:
+        """A user wrote or tapped in ``chat_id``: the bot may answer (``reply_credit`` tokens)."""
+        if not self.limits.flood_enabled or self.limits.reply_credit <= 0:
+            return
+        now = self._clock()
+        bucket = self._bucket(chat_id, is_private, now)
+        bucket.wait_time(now)  # refill first
+        bucket.tokens = min(bucket.capacity, bucket.tokens + self.limits.reply_credit)
+
     def check(self, chat_id: int, is_private: bool) -> int:
         """Take a token for one send to ``chat_id``; return 0, or ``retry_after`` seconds."""
         limits = self.limits
         if not limits.flood_enabled:
             return 0
         now = self._clock()
-        bucket = self._chats.get(chat_id)
-        if bucket is None:
-            if is_private:
-                bucket = TokenBucket(limits.private_burst, limits.private_rate, now)
-            else:
-                bucket = TokenBucket(limits.group_burst, limits.group_per_minute / 60.0, now)
-            self._chats[chat_id] = bucket
+        bucket = self._bucket(chat_id, is_private, now)
         if self._global is None:
             self._global = TokenBucket(limits.global_burst, limits.global_rate, now)
         wait = max(bucket.wait_time(now), self._global.wait_time(now))

@@ -1268,6 +1268,7 @@ class SandboxState:
         )
         if chat.keyboard and chat.keyboard.get("one_time_keyboard"):
             chat.keyboard = None
+        self.flood.credit(chat.id, chat.type == "private")
         update_id = self.enqueue_update("message", message.api())
         return message, update_id
 
@@ -1312,6 +1313,9 @@ class SandboxState:
             "chat_instance": str(abs(hash((self.bot_id, chat_id))) % 10**18),
             "data": str(callback_data),
         }
+        chat = self.chats.get(chat_id)
+        if chat is not None:
+            self.flood.credit(chat.id, chat.type == "private")
         update_id = self.enqueue_update("callback_query", payload)
         record = CallbackRecord(
             id=query_id,

@@ -468,10 +468,14 @@ async def test_flood_limits_and_counters(
     await bot.edit_message_text("edits are not limited", user.id, sent[-1].message_id)
     clock.advance(1.0)
     assert await bot.send_message(user.id, "after a second")
+    await sandbox.send_text(user.id, "a user message earns the bot one reply")
+    assert await bot.send_message(user.id, "reply")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(user.id, "but not two")
     stats = await sandbox.stats()
-    assert stats["responses_429"] == 1
-    assert stats["flood_429"] == 1
-    assert stats["errors"] == {"sendmessage:429": 1}
+    assert stats["responses_429"] == 2
+    assert stats["flood_429"] == 2
+    assert stats["errors"] == {"sendmessage:429": 2}
     await sandbox.set_limits(flood_enabled=False)
     for index in range(10):
         await bot.send_message(user.id, f"free {index}")

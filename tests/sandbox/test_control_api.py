@@ -463,3 +463,17 @@ def test_markdown_blockquote() -> None:
     assert entities == [{"type": "blockquote", "offset": 0, "length": 13}]
     with pytest.raises(ApiError, match="'>' is reserved"):
         parse_markdown("a > b", v2=True)
+
+
+async def test_curl_style_json_without_content_type(
+    emulator: BotApiEmulator, http: aiohttp.ClientSession
+) -> None:
+    """``curl -d '{...}'`` sends form-urlencoded; the control API still reads it as JSON."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with http.post(
+        f"{emulator.control_url}/users", data='{"first_name": "Ravi"}', headers=headers
+    ) as resp:
+        assert resp.status == 201
+        assert (await resp.json())["first_name"] == "Ravi"
+    async with http.post(f"{emulator.control_url}/users", data={"first_name": "Lata"}) as resp:
+        assert (await resp.json())["first_name"] == "Lata"
