@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -44,6 +45,8 @@ from bot.sandbox.state import (
     StoredMessage,
     UploadedFile,
 )
+
+_LOG = logging.getLogger(__name__)
 
 #: A token the emulator accepts out of the box (bot id 123456789).
 SANDBOX_TOKEN = "123456789:SANDBOX-token-for-local-emulator-0000"  # noqa: S105 - not a secret
@@ -317,6 +320,13 @@ class BotApiEmulator:
                 if fault_error is not None:
                     raise fault_error
             result = await self._handlers[method](params, files)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Malformed parameters that slipped past validation: a 400 naming the problem
+            # is more useful to a test than aiohttp's bare 500 page.
+            _LOG.warning("emulator: %s failed on bad input: %r", method, exc)
+            error = bad_request(f"invalid request parameters ({exc.__class__.__name__}: {exc})")
+            self.state.stats.record(method, 400)
+            return web.json_response(error.payload(), status=400)
         except ApiError as exc:
             if request.transport is None or request.transport.is_closing():
                 self.state.stats.record(method, 499)  # the client went away (cancelled poll)

@@ -630,8 +630,10 @@ class SandboxState:
             self.next_user_id += 1
         if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
             raise ControlError(400, "id must be a positive integer")
-        first_name = data.get("first_name") or f"User{user_id}"
         existing = self.users.get(user_id)
+        if existing is not None:  # an update: omitted fields keep their values
+            data = {**existing.view(), **{k: v for k, v in data.items() if v is not None}}
+        first_name = data.get("first_name") or f"User{user_id}"
         user = SandboxUser(
             id=user_id,
             first_name=str(first_name),
@@ -640,7 +642,7 @@ class SandboxState:
             language_code=data.get("language_code"),
             is_premium=bool(data.get("is_premium", False)),
             blocked_bot=existing.blocked_bot if existing else False,
-            started=bool(data.get("started", existing.started if existing else False)),
+            started=bool(data.get("started", False)),
         )
         self.users[user_id] = user
         if user.started:
@@ -1000,7 +1002,10 @@ class SandboxState:
             caption, entities = self.format_text(
                 source.get("caption"), mode, source.get("caption_entities"), caption=True
             )
-            content.update(caption=caption, caption_entities=entities, raw=source.get("caption"))
+            if caption:
+                content.update(
+                    caption=caption, caption_entities=entities, raw=source.get("caption")
+                )
             parse_mode = mode
         markup = params.get("reply_markup")
         self.check_markup(markup, chat)

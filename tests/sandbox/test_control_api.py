@@ -477,3 +477,17 @@ async def test_curl_style_json_without_content_type(
         assert (await resp.json())["first_name"] == "Ravi"
     async with http.post(f"{emulator.control_url}/users", data={"first_name": "Lata"}) as resp:
         assert (await resp.json())["first_name"] == "Lata"
+
+
+async def test_user_update_merges_and_bad_params_are_400(
+    sandbox: SandboxClient, bot: Bot, emulator: BotApiEmulator
+) -> None:
+    user = await sandbox.create_user("Asha", last_name="Devi", username="asha")
+    updated = await sandbox.create_user("Asha", id=user.id, language_code="en")
+    assert (updated.last_name, updated.username, updated.language_code) == ("Devi", "asha", "en")
+    await sandbox.send_text(user.id, "hi")
+    url = f"{emulator.base_url}{SANDBOX_TOKEN}/sendMessage"
+    body = {"chat_id": user.id, "text": "x", "reply_parameters": {"message_id": 1, "chat_id": "@x"}}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["description"].startswith("Bad Request: invalid request")
