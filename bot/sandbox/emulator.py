@@ -244,14 +244,14 @@ class BotApiEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host:port`` (port 0 picks a free one)."""
+        if self._runner is not None:
+            raise RuntimeError("emulator is already running; stop() it first")
         self.closing = False
         self._runner = web.AppRunner(self.make_app(), shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self._port = sockets[0].getsockname()[1] if sockets else port
+        self._port = int(self._runner.addresses[0][1])
         self._host = host
 
     async def stop(self) -> None:
@@ -274,7 +274,8 @@ class BotApiEmulator:
         """``http://host:port`` of the running server."""
         if self._port is None:
             raise RuntimeError("emulator is not started")
-        return f"http://{self._host}:{self._port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
 
     @property
     def base_url(self) -> str:
