@@ -25,6 +25,7 @@ from telegram import (
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    TelegramObject,
     Update,
 )
 from telegram.constants import ChatAction, ParseMode
@@ -662,3 +663,71 @@ async def test_injected_faults(bot: Bot, sandbox: SandboxClient, user: SandboxUs
     await sandbox.inject_fault("flood", method="sendMessage", count=5)
     await sandbox.clear_faults()
     assert await bot.send_message(user.id, "cleared")
+
+
+# ---------------------------------------------------------------- strict field names
+
+
+def unknown_fields(obj: object, path: str = "") -> list[str]:
+    """Paths of fields PTB did not recognise (they land in ``api_kwargs``)."""
+    found: list[str] = []
+    if isinstance(obj, TelegramObject):
+        found += [f"{path}.{key}" for key in obj.api_kwargs]
+        for name, value in obj._get_attrs(recursive=False).items():
+            found += unknown_fields(value, f"{path}.{name}")
+    elif isinstance(obj, tuple | list):
+        for index, item in enumerate(obj):
+            found += unknown_fields(item, f"{path}[{index}]")
+    return found
+
+
+def test_unknown_fields_helper_detects_typos() -> None:
+    chat = {"id": 1, "type": "private", "bogus": 1}
+    message = Message.de_json({"message_id": 1, "date": 0, "chat": chat, "colour": 2}, None)
+    assert sorted(unknown_fields(message)) == [".chat.bogus", ".colour"]
+
+
+async def test_results_use_only_fields_ptb_knows(
+    bot: Bot, sandbox: SandboxClient, user: SandboxUser
+) -> None:
+    incoming = await sandbox.send_text(user.id, "q")
+    await sandbox.send_document(user.id, b"doc", "a.pdf", caption="c")
+    await sandbox.send_voice(user.id, b"OggS-voice", duration=2)
+    await sandbox.share_contact(user.id, "+91")
+    await sandbox.send_album(user.id, [png(20, 20), png(30, 20)], caption="album")
+    text = await bot.send_message(
+        user.id,
+        "<b>x</b>",
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard(("a", "b")),
+        protect_content=True,
+        reply_to_message_id=incoming.message_id,
+    )
+    results: list[object] = [
+        await bot.get_me(),
+        text,
+        await bot.send_photo(user.id, png(50, 40), caption="p"),
+        await bot.send_document(user.id, b"d", filename="d.txt"),
+        await bot.send_voice(user.id, b"v", duration=1),
+        await bot.send_audio(user.id, b"a", filename="a.mp3"),
+        await bot.send_contact(user.id, phone_number="+1", first_name="X"),
+        await bot.edit_message_text("y", user.id, text.message_id),
+        await bot.forward_message(user.id, user.id, incoming.message_id),
+        await bot.copy_message(user.id, user.id, incoming.message_id),
+        await bot.get_chat(user.id),
+        await bot.get_webhook_info(),
+        *await bot.send_media_group(user.id, [InputMediaPhoto(png(9, 9))] * 2),
+    ]
+    sent = await sandbox.messages(user.id)
+    tap_target = next(m for m in sent if m.buttons == () and m.from_bot)
+    await bot.edit_message_reply_markup(
+        user.id, tap_target.message_id, reply_markup=keyboard(("t", "t"))
+    )
+    await sandbox.tap(user.id, tap_target.message_id, "t")
+    await sandbox.block(user.id)
+    results += list(await bot.get_updates())
+    document = results[3]
+    assert isinstance(document, Message) and document.document is not None
+    results.append(await bot.get_file(document.document.file_id))
+    problems = [p for index, r in enumerate(results) for p in unknown_fields(r, f"[{index}]")]
+    assert problems == []
