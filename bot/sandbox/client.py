@@ -560,6 +560,27 @@ class SandboxClient:
         result = await self.request("POST", f"/users/{user_id}/contact", json_body=body)
         return ChatMessage.from_view(result["message"])
 
+    async def open_link(self, user_id: int, link: str) -> ChatMessage:
+        """The user opens a ``t.me/<bot>?start=<payload>`` link (or a bare payload).
+
+        A valid payload sends ``/start <payload>``, an invalid one a bare ``/start``.
+        """
+        result = await self.request("POST", f"/users/{user_id}/open_link", json_body={"link": link})
+        return ChatMessage.from_view(result["message"])
+
+    async def web_app_init_data(
+        self, user_id: int, *, start_param: str | None = None, auth_date: int | None = None
+    ) -> str:
+        """Mini App ``initData`` for the user, signed with the bot's token."""
+        query: dict[str, str] = {}
+        if start_param is not None:
+            query["start_param"] = start_param
+        if auth_date is not None:
+            query["auth_date"] = str(auth_date)
+        result = await self.request("GET", f"/users/{user_id}/web_app_init_data", params=query)
+        init_data: str = result["init_data"]
+        return init_data
+
     async def edit_message(
         self,
         user_id: int,

@@ -426,6 +426,24 @@ class ControlApi:
         )
         return self._sent(message, update_id)
 
+    async def open_link(self, request: web.Request) -> web.Response:
+        data, _ = await read_payload(request)
+        link = data.get("link", data.get("payload"))
+        if not isinstance(link, str):
+            raise ControlError(400, "link (t.me URL) or payload is required")
+        message, update_id = self.state.open_link(self._user_id(request), link)
+        return self._sent(message, update_id)
+
+    async def web_app_init_data(self, request: web.Request) -> web.Response:
+        query = request.query
+        auth_date = query.get("auth_date")
+        init_data = self.state.web_app_init_data(
+            self._user_id(request),
+            start_param=query.get("start_param"),
+            auth_date=_int(auth_date, "auth_date") if auth_date else None,
+        )
+        return _json({"init_data": init_data})
+
     async def edit(self, request: web.Request) -> web.Response:
         data, _ = await read_payload(request)
         message, update_id = self.state.user_edit(self._user_id(request), data)
@@ -536,6 +554,8 @@ def add_control_routes(app: web.Application, emulator: BotApiEmulator) -> None:
         ("POST", "/control/users/{user_id}/contact", api.send_contact),
         ("POST", "/control/users/{user_id}/tap", api.tap),
         ("POST", "/control/users/{user_id}/edit", api.edit),
+        ("POST", "/control/users/{user_id}/open_link", api.open_link),
+        ("GET", "/control/users/{user_id}/web_app_init_data", api.web_app_init_data),
         ("POST", "/control/groups", api.create_group),
         ("GET", "/control/chats", api.list_chats),
         ("GET", "/control/chats/{chat_id}", api.get_chat),

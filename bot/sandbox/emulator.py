@@ -179,6 +179,7 @@ class BotApiEmulator:
         self.webhook_retry_delay = webhook_retry_delay
         bot_id = int((token or SANDBOX_TOKEN).split(":", 1)[0])
         self.state = SandboxState(
+            token=token or SANDBOX_TOKEN,
             bot_id=bot_id,
             bot_username=bot_username,
             bot_first_name=bot_first_name,
@@ -301,6 +302,7 @@ class BotApiEmulator:
         if self.token is not None and token != self.token:
             return ApiError(401, "Unauthorized")
         self.state.bot_id = int(match.group(1))
+        self.state.token = token
         return None
 
     async def _bot_api(self, request: web.Request) -> web.Response:

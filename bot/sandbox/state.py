@@ -9,6 +9,8 @@ message, edit and deletion gets a global, strictly increasing ``seq``; waiters (
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import mimetypes
 import re
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bot.sandbox.formatting import apply_parse_mode
 from bot.sandbox.limits import ApiError, FloodControl, Limits, bad_request
@@ -48,6 +51,7 @@ _FILE_DIRS = {
     "video": "videos",
 }
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?")
+_DEEP_LINK_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _MESSAGE_NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
@@ -509,12 +513,14 @@ class SandboxState:
     def __init__(
         self,
         *,
+        token: str,
         bot_id: int,
         bot_username: str = "SamparkBot",
         bot_first_name: str = "Sampark",
         limits: Limits | None = None,
         clock: Callable[[], float],
     ) -> None:
+        self.token = token
         self.bot_id = bot_id
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
@@ -1464,6 +1470,41 @@ class SandboxState:
                 self.faults = [f for f in self.faults if f.remaining > 0]
                 return fault
         return None
+
+    # ----------------------------------------------------------------- links and Mini Apps
+
+    def open_link(self, user_id: int, link: str) -> tuple[StoredMessage, int]:
+        """The user opens ``t.me/<bot>?start=<payload>`` (or passes the bare payload).
+
+        Like the Telegram app: a valid payload (1-64 of ``A-Za-z0-9_-``) sends
+        ``/start <payload>``; an invalid or missing one sends a bare ``/start``.
+        """
+        payload = link
+        if "://" in link or link.startswith("t.me/"):
+            parts = urlsplit(link if "://" in link else f"https://{link}")
+            bot_name = parts.path.strip("/")
+            if bot_name and bot_name.lower() != self.bot_username.lower():
+                raise ControlError(400, f"link is for @{bot_name}, not @{self.bot_username}")
+            payload = dict(parse_qsl(parts.query)).get("start", "")
+        text = f"/start {payload}" if _DEEP_LINK_RE.match(payload) else "/start"
+        return self.user_message(user_id, "text", text=text)
+
+    def web_app_init_data(
+        self, user_id: int, *, start_param: str | None = None, auth_date: int | None = None
+    ) -> str:
+        """Signed Mini App ``initData`` for ``user`` (HMAC with the bot token, as Telegram)."""
+        user = self.user(user_id)
+        fields = {
+            "query_id": "AA" + _random_id(20),
+            "user": json.dumps(user.api(), ensure_ascii=False, separators=(",", ":")),
+            "auth_date": str(auth_date if auth_date is not None else self.now()),
+        }
+        if start_param:
+            fields["start_param"] = start_param
+        check = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
+        secret = hmac.new(b"WebAppData", self.token.encode(), hashlib.sha256).digest()
+        fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+        return urlencode(fields)
 
     # ----------------------------------------------------------------- views
 

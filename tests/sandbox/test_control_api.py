@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import io
+import json
 import socket
 import struct
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
@@ -491,3 +495,34 @@ async def test_user_update_merges_and_bad_params_are_400(
     async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
         assert resp.status == 400
         assert (await resp.json())["description"].startswith("Bad Request: invalid request")
+
+
+async def test_deep_links(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha")
+    sent = await sandbox.open_link(user.id, "https://t.me/SamparkBot?start=INV_42-x")
+    assert sent.text == "/start INV_42-x"
+    assert (await sandbox.open_link(user.id, "t.me/SamparkBot?start=bad+payload!")).text == "/start"
+    assert (await sandbox.open_link(user.id, "A" * 65)).text == "/start"
+    assert (await sandbox.open_link(user.id, "CODE1")).text == "/start CODE1"
+    with pytest.raises(SandboxError, match="OtherBot"):
+        await sandbox.open_link(user.id, "https://t.me/OtherBot?start=x")
+    updates = await bot.get_updates()
+    first = updates[0].message
+    assert first is not None and first.entities[0].type == "bot_command"
+    assert first.entities[0].length == len("/start")
+
+
+async def test_web_app_init_data_is_signed_like_telegram(sandbox: SandboxClient) -> None:
+    user = await sandbox.create_user("Asha", language_code="hi")
+    init_data = await sandbox.web_app_init_data(
+        user.id, start_param="case7", auth_date=1_790_000_000
+    )
+    fields = dict(parse_qsl(init_data))
+    received = fields.pop("hash")
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    secret = hmac.new(b"WebAppData", SANDBOX_TOKEN.encode(), hashlib.sha256).digest()
+    assert hmac.compare_digest(
+        hmac.new(secret, check.encode(), hashlib.sha256).hexdigest(), received
+    )
+    assert json.loads(fields["user"])["id"] == user.id
+    assert fields["start_param"] == "case7" and fields["auth_date"] == "1790000000"
