@@ -153,6 +153,7 @@ def _child_measure(method: str, path: Path, runs: int) -> dict[str, Any]:
         "ok": True,
         "ms": statistics.median(times),
         "cpu_ms": statistics.median(cpu),
+        "best_ms": min(times),
         "bytes": out,
     }
 
@@ -168,6 +169,7 @@ class Measure:
     peak_mb: float = 0.0
     error: str = ""
     cpu_ms: float = 0.0
+    best_ms: float = 0.0
 
 
 def _spawn_wait4(argv: Sequence[str], timeout: float = 300.0) -> tuple[float, int, str, float]:
@@ -200,7 +202,9 @@ def measure_python(method: str, path: Path, runs: int) -> Measure:
         return Measure(False, peak_mb=peak, error=f"exit {code}")
     if not data["ok"]:
         return Measure(False, peak_mb=peak, error=data["error"])
-    return Measure(True, data["ms"], data["bytes"], peak, cpu_ms=data.get("cpu_ms", 0.0))
+    return Measure(
+        True, data["ms"], data["bytes"], peak, cpu_ms=data["cpu_ms"], best_ms=data["best_ms"]
+    )
 
 
 def dcmtk_command(path: Path, out: Path) -> list[str] | None:
@@ -445,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
                 (
                     "512² CT slice < 10 ms (warm)",
                     m.ms < TARGET_CT_MS,
-                    f"{m.ms:.1f} ms (CPU {m.cpu_ms:.1f} ms)",
+                    f"median {m.ms:.1f} ms, best {m.best_ms:.1f} ms, CPU {m.cpu_ms:.1f} ms",
                 )
             )
         if CHEST in by_name and by_name[CHEST][0].ok:
@@ -454,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
                 (
                     "2000×2128 J2K chest < 450 ms (warm)",
                     m.ms < TARGET_CHEST_MS,
-                    f"{m.ms:.0f} ms (CPU {m.cpu_ms:.0f} ms)",
+                    f"median {m.ms:.0f} ms, best {m.best_ms:.0f} ms, CPU {m.cpu_ms:.0f} ms",
                 )
             )
             from bot.imaging.dicom_render import load, render

@@ -607,14 +607,9 @@ def grayscale_lut(
     bits = frame.dtype.itemsize * 8
     padding = pixel_padding_range(ds, pixel_signed, bits)
     domain = _domain(frame.dtype)
-    if domain is not None:
-        stored = domain
-        sample = _stats_sample(frame)
-        index = sample.view(f"u{frame.dtype.itemsize}") if pixel_signed else sample
-        hist = np.bincount(index.ravel(), minlength=domain.size).astype(np.float64)
-    else:  # 32-bit integer or float data: evaluate on the frame itself
-        stored = frame
-        hist = None
+    # ≤ 16-bit integers: evaluate the chain once per possible stored value (the domain);
+    # 32-bit integer or float data: evaluate it on the frame itself.
+    stored = domain if domain is not None else frame
     pad_mask = None
     if padding is not None:
         pad_mask = (stored >= padding[0]) & (stored <= padding[1])
@@ -637,7 +632,11 @@ def grayscale_lut(
             window = fallback
         else:
             keep = np.ones(modality.shape, dtype=bool) if pad_mask is None else ~pad_mask
-            if hist is not None:
+            if domain is not None:
+                # Statistics from a histogram of (a subsample of) the frame's stored values.
+                sample = _stats_sample(frame)
+                index = sample.view(f"u{frame.dtype.itemsize}") if pixel_signed else sample
+                hist = np.bincount(index.ravel(), minlength=domain.size).astype(np.float64)
                 keep &= hist > 0
                 window = percentile_window(modality[keep], hist[keep])
             else:
