@@ -28,6 +28,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,11 +85,13 @@ _TOO_FEW_MEDIA = "media group must contain 2-10 items"
 _GROUP_TYPES = ("photo", "document", "audio", "video")
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_BOT_TEXTS = {
-    "name": ("name", 64),
-    "description": ("description", 512),
-    "short_description": ("short_description", 120),
-}
+_BOT_TEXTS = MappingProxyType(
+    {
+        "name": ("name", 64),
+        "description": ("description", 512),
+        "short_description": ("short_description", 120),
+    }
+)
 
 Handler = Callable[[JSON, dict[str, UploadedFile]], Awaitable[Any]]
 

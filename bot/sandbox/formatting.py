@@ -9,28 +9,31 @@ here as it would in production.
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from types import MappingProxyType
 from typing import Any
 
 from bot.sandbox.limits import ApiError, bad_request
 
-_HTML_TAGS = {
-    "b": "bold",
-    "strong": "bold",
-    "i": "italic",
-    "em": "italic",
-    "u": "underline",
-    "ins": "underline",
-    "s": "strikethrough",
-    "strike": "strikethrough",
-    "del": "strikethrough",
-    "tg-spoiler": "spoiler",
-    "span": "spoiler",
-    "code": "code",
-    "pre": "pre",
-    "a": "text_link",
-    "blockquote": "blockquote",
-    "tg-emoji": "custom_emoji",
-}
+_HTML_TAGS = MappingProxyType(
+    {
+        "b": "bold",
+        "strong": "bold",
+        "i": "italic",
+        "em": "italic",
+        "u": "underline",
+        "ins": "underline",
+        "s": "strikethrough",
+        "strike": "strikethrough",
+        "del": "strikethrough",
+        "tg-spoiler": "spoiler",
+        "span": "spoiler",
+        "code": "code",
+        "pre": "pre",
+        "a": "text_link",
+        "blockquote": "blockquote",
+        "tg-emoji": "custom_emoji",
+    }
+)
 
 _MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -36,20 +37,24 @@ DEFAULT_UPDATE_TYPES = frozenset(
     {"message", "edited_message", "callback_query", "my_chat_member", "inline_query"}
 )
 
-_FILE_ID_PREFIX = {
-    "photo": "AgACAgIAAxk",
-    "document": "BQACAgIAAxk",
-    "voice": "AwACAgIAAxk",
-    "audio": "CQACAgIAAxk",
-    "video": "BAACAgIAAxk",
-}
-_FILE_DIRS = {
-    "photo": "photos",
-    "document": "documents",
-    "voice": "voice",
-    "audio": "music",
-    "video": "videos",
-}
+_FILE_ID_PREFIX = MappingProxyType(
+    {
+        "photo": "AgACAgIAAxk",
+        "document": "BQACAgIAAxk",
+        "voice": "AwACAgIAAxk",
+        "audio": "CQACAgIAAxk",
+        "video": "BAACAgIAAxk",
+    }
+)
+_FILE_DIRS = MappingProxyType(
+    {
+        "photo": "photos",
+        "document": "documents",
+        "voice": "voice",
+        "audio": "music",
+        "video": "videos",
+    }
+)
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?")
 _DEEP_LINK_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
