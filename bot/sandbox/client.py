@@ -196,6 +196,7 @@ class SandboxUser:
     language_code: str | None = None
     blocked_bot: bool = False
     started: bool = False
+    phone_number: str | None = None
 
     @classmethod
     def from_view(cls, view: Mapping[str, Any]) -> SandboxUser:
@@ -208,6 +209,7 @@ class SandboxUser:
             language_code=view.get("language_code"),
             blocked_bot=bool(view.get("blocked_bot")),
             started=bool(view.get("started")),
+            phone_number=view.get("phone_number"),
         )
 
 
@@ -358,15 +360,20 @@ class SandboxClient:
         last_name: str | None = None,
         username: str | None = None,
         language_code: str | None = None,
+        phone_number: str | None = None,
         started: bool = False,
     ) -> SandboxUser:
-        """Create a user (``started=True``: the bot may write first)."""
+        """Create a user (``started=True``: the bot may write first).
+
+        Posting an existing ``id`` updates that user; omitted fields keep their values.
+        """
         body: JSON = {"first_name": first_name, "started": started}
         for key, value in (
             ("id", id),
             ("last_name", last_name),
             ("username", username),
             ("language_code", language_code),
+            ("phone_number", phone_number),
         ):
             if value is not None:
                 body[key] = value
@@ -542,22 +549,31 @@ class SandboxClient:
     async def share_contact(
         self,
         user_id: int,
-        phone_number: str,
+        phone_number: str | None = None,
         *,
         first_name: str | None = None,
         last_name: str | None = None,
         chat_id: int | None = None,
     ) -> ChatMessage:
-        """The user shares a contact (their own unless ``first_name`` is given)."""
-        body: JSON = {"phone_number": phone_number}
+        """Share a contact: the user's own (default phone) unless ``first_name`` is given."""
+        body: JSON = {}
+        if phone_number is not None:
+            body["phone_number"] = phone_number
         if first_name is not None:
             body["first_name"] = first_name
-            body["user_id"] = None
-        if last_name is not None:
-            body["last_name"] = last_name
+            if last_name is not None:
+                body["last_name"] = last_name
         if chat_id is not None:
             body["chat_id"] = chat_id
         result = await self.request("POST", f"/users/{user_id}/contact", json_body=body)
+        return ChatMessage.from_view(result["message"])
+
+    async def press(self, user_id: int, text: str, *, chat_id: int | None = None) -> ChatMessage:
+        """Press a reply-keyboard button (a ``request_contact`` one shares the user's phone)."""
+        body: JSON = {"text": text}
+        if chat_id is not None:
+            body["chat_id"] = chat_id
+        result = await self.request("POST", f"/users/{user_id}/press", json_body=body)
         return ChatMessage.from_view(result["message"])
 
     async def open_link(self, user_id: int, link: str) -> ChatMessage:

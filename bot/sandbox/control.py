@@ -126,7 +126,7 @@ class ControlApi:
         """The emulator's state."""
         return self.emulator.state
 
-    def _sent(self, message: Any, update_id: int) -> web.Response:
+    def _sent(self, message: Any, update_id: int | None) -> web.Response:
         return _json({"message": message.view(), "update_id": update_id, "seq": message.seq})
 
     # -------------------------------------------------------------- general
@@ -404,26 +404,12 @@ class ControlApi:
 
     async def send_contact(self, request: web.Request) -> web.Response:
         data, _ = await read_payload(request)
-        user = self.state.user(self._user_id(request))
-        phone = data.get("phone_number")
-        if not phone:
-            raise ControlError(400, "phone_number is required")
-        contact: JSON = {
-            "phone_number": str(phone),
-            "first_name": data.get("first_name") or user.first_name,
-        }
-        last_name = data.get("last_name", user.last_name if "first_name" not in data else None)
-        if last_name:
-            contact["last_name"] = last_name
-        contact_user = data.get("user_id", user.id)
-        if contact_user is not None:
-            contact["user_id"] = int(contact_user)
-        message, update_id = self.state.user_message(
-            user.id,
-            "contact",
-            chat_id=data.get("chat_id"),
-            media={"contact": contact},
-        )
+        message, update_id = self.state.share_contact(self._user_id(request), data)
+        return self._sent(message, update_id)
+
+    async def press(self, request: web.Request) -> web.Response:
+        data, _ = await read_payload(request)
+        message, update_id = self.state.press(self._user_id(request), data)
         return self._sent(message, update_id)
 
     async def open_link(self, request: web.Request) -> web.Response:
@@ -552,6 +538,7 @@ def add_control_routes(app: web.Application, emulator: BotApiEmulator) -> None:
         ("POST", "/control/users/{user_id}/audio", api.send_audio),
         ("POST", "/control/users/{user_id}/album", api.send_album),
         ("POST", "/control/users/{user_id}/contact", api.send_contact),
+        ("POST", "/control/users/{user_id}/press", api.press),
         ("POST", "/control/users/{user_id}/tap", api.tap),
         ("POST", "/control/users/{user_id}/edit", api.edit),
         ("POST", "/control/users/{user_id}/open_link", api.open_link),

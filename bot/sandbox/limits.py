@@ -81,6 +81,7 @@ class Limits:
     max_commands: int = 100
     photo_long_side: int = 1280
     callback_answer_timeout: float = 15.0
+    group_privacy: bool = True
     flood_enabled: bool = True
     private_rate: float = 1.0
     private_burst: int = 3

@@ -177,6 +177,7 @@ class SandboxUser:
     is_premium: bool = False
     blocked_bot: bool = False
     started: bool = False
+    phone_number: str | None = None
 
     def api(self) -> JSON:
         """The Bot API ``User`` object."""
@@ -191,7 +192,12 @@ class SandboxUser:
 
     def view(self) -> JSON:
         """Control API description of the user."""
-        return {**self.api(), "blocked_bot": self.blocked_bot, "started": self.started}
+        return {
+            **self.api(),
+            "blocked_bot": self.blocked_bot,
+            "started": self.started,
+            "phone_number": self.phone_number,
+        }
 
 
 @dataclass
@@ -653,7 +659,8 @@ class SandboxState:
             language_code=data.get("language_code"),
             is_premium=bool(data.get("is_premium", False)),
             blocked_bot=existing.blocked_bot if existing else False,
-            started=bool(data.get("started", False)),
+            started=bool(data.get("started", False)) or bool(existing and existing.started),
+            phone_number=str(data.get("phone_number") or f"+9198{user_id % 10**8:08d}"),
         )
         self.users[user_id] = user
         if user.started:
@@ -1253,8 +1260,8 @@ class SandboxState:
         media: JSON | None = None,
         media_group_id: str | None = None,
         reply_to_message_id: int | None = None,
-    ) -> tuple[StoredMessage, int]:
-        """A message written by a user; queues the ``message`` update."""
+    ) -> tuple[StoredMessage, int | None]:
+        """A message written by a user; queues the ``message`` update (unless privacy hides it)."""
         user = self.user(user_id)
         chat = self.user_chat(user, chat_id)
         reply_to = None
@@ -1285,8 +1292,67 @@ class SandboxState:
         if chat.keyboard and chat.keyboard.get("one_time_keyboard"):
             chat.keyboard = None
         self.flood.credit(chat.id, chat.type == "private")
+        if not self._bot_sees(message):
+            return message, None
         update_id = self.enqueue_update("message", message.api())
         return message, update_id
+
+    def _bot_sees(self, message: StoredMessage) -> bool:
+        """Group privacy mode: only commands, replies to the bot and mentions reach it."""
+        if message.chat.type == "private" or not self.limits.group_privacy:
+            return True
+        body = message.text or message.caption or ""
+        mention = f"@{self.bot_username}".lower()
+        if body.startswith("/"):
+            command = body.split(maxsplit=1)[0].lower()
+            return "@" not in command or command.endswith(mention)
+        if message.reply_to is not None and message.reply_to.from_bot:
+            return True
+        return mention in body.lower()
+
+    def share_contact(self, user_id: int, data: JSON) -> tuple[StoredMessage, int | None]:
+        """The user shares a contact: their own unless ``first_name`` is given."""
+        user = self.user(user_id)
+        own = "first_name" not in data
+        phone = data.get("phone_number") or (user.phone_number if own else None)
+        if not phone:
+            raise ControlError(400, "phone_number is required")
+        contact: JSON = {
+            "phone_number": str(phone),
+            "first_name": user.first_name if own else str(data["first_name"]),
+        }
+        last_name = user.last_name if own else data.get("last_name")
+        if last_name:
+            contact["last_name"] = last_name
+        contact_user = data.get("user_id", user.id if own else None)
+        if contact_user is not None:
+            contact["user_id"] = int(contact_user)
+        return self.user_message(
+            user.id, "contact", chat_id=data.get("chat_id"), media={"contact": contact}
+        )
+
+    def press(self, user_id: int, data: JSON) -> tuple[StoredMessage, int | None]:
+        """The user presses a button of the reply keyboard shown in the chat."""
+        user = self.user(user_id)
+        chat_id = int(data.get("chat_id", user.id))
+        chat = self.chats.get(chat_id)
+        label = data.get("text")
+        if chat is None or chat.keyboard is None:
+            raise ControlError(409, f"no reply keyboard is shown in chat {chat_id}")
+        buttons = [
+            b if isinstance(b, dict) else {"text": b}
+            for row in chat.keyboard.get("keyboard", [])
+            for b in row
+        ]
+        button = next((b for b in buttons if b.get("text") == label), None)
+        if button is None:
+            shown = [b.get("text") for b in buttons]
+            raise ControlError(409, f"no keyboard button {label!r}; buttons: {shown}")
+        if button.get("request_contact"):
+            return self.share_contact(user.id, {"chat_id": chat_id})
+        if any(key.startswith("request_") or key == "web_app" for key in button):
+            raise ControlError(400, f"button {label!r} needs a client feature the sandbox lacks")
+        return self.user_message(user.id, "text", chat_id=chat_id, text=str(label))
 
     def tap(self, user_id: int, data: JSON) -> CallbackRecord:
         """A user taps an inline button: queues a ``callback_query`` update."""
@@ -1478,7 +1544,7 @@ class SandboxState:
 
     # ----------------------------------------------------------------- links and Mini Apps
 
-    def open_link(self, user_id: int, link: str) -> tuple[StoredMessage, int]:
+    def open_link(self, user_id: int, link: str) -> tuple[StoredMessage, int | None]:
         """The user opens ``t.me/<bot>?start=<payload>`` (or passes the bare payload).
 
         Like the Telegram app: a valid payload (1-64 of ``A-Za-z0-9_-``) sends

@@ -23,7 +23,9 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
     Update,
 )
 from telegram.error import BadRequest
@@ -526,3 +528,44 @@ async def test_web_app_init_data_is_signed_like_telegram(sandbox: SandboxClient)
     )
     assert json.loads(fields["user"])["id"] == user.id
     assert fields["start_param"] == "case7" and fields["auth_date"] == "1790000000"
+
+
+async def test_reply_keyboard_press_and_contact_button(sandbox: SandboxClient, bot: Bot) -> None:
+    user = await sandbox.create_user("Asha", phone_number="+919876543210", started=True)
+    with pytest.raises(SandboxError, match="no reply keyboard"):
+        await sandbox.press(user.id, "Yes")
+    markup = ReplyKeyboardMarkup(
+        [[KeyboardButton("Share phone", request_contact=True)], ["Skip"]], one_time_keyboard=True
+    )
+    await bot.send_message(user.id, "Your phone?", reply_markup=markup)
+    with pytest.raises(SandboxError, match="no keyboard button 'Maybe'"):
+        await sandbox.press(user.id, "Maybe")
+    shared = await sandbox.press(user.id, "Share phone")
+    assert shared.kind == "contact" and shared.contact is not None
+    assert shared.contact["phone_number"] == "+919876543210"
+    assert shared.contact["user_id"] == user.id
+    assert (await sandbox.chat(user.id))["keyboard"] is None  # one-time keyboard is gone
+    await bot.send_message(user.id, "Again?", reply_markup=ReplyKeyboardMarkup([["Skip"]]))
+    assert (await sandbox.press(user.id, "Skip")).text == "Skip"
+    updates = await bot.get_updates()
+    assert updates[0].message is not None and updates[0].message.contact is not None
+    assert updates[1].message is not None and updates[1].message.text == "Skip"
+
+
+async def test_group_privacy_mode(sandbox: SandboxClient, bot: Bot) -> None:
+    asha = await sandbox.create_user("Asha")
+    group = await sandbox.create_group("Ward", [asha.id])
+    chat = group["id"]
+    posted = await bot.send_message(chat, "Case 7 needs review")
+    await sandbox.send_text(asha.id, "chatting among ourselves", chat_id=chat)
+    await sandbox.send_text(asha.id, "/status", chat_id=chat)
+    await sandbox.send_text(asha.id, "/status@OtherBot", chat_id=chat)
+    await sandbox.send_text(asha.id, "hey @SamparkBot", chat_id=chat)
+    await sandbox.send_text(asha.id, "on it", chat_id=chat, reply_to=posted.message_id)
+    texts = [u.message.text for u in await bot.get_updates() if u.message]
+    assert texts == ["/status", "hey @SamparkBot", "on it"]
+    assert len(await sandbox.messages(chat)) == 6  # everything is still in the chat
+    await sandbox.set_limits(group_privacy=False)
+    await sandbox.send_text(asha.id, "now the bot reads all", chat_id=chat)
+    texts = [u.message.text for u in await bot.get_updates() if u.message]
+    assert texts[-1] == "now the bot reads all"
