@@ -250,6 +250,11 @@ def _transfer_syntax(ds: Dataset) -> pydicom.uid.UID:
     return pydicom.uid.ImplicitVRLittleEndian if implicit else pydicom.uid.ExplicitVRLittleEndian
 
 
+def _little_endian(ds: Dataset) -> bool:
+    """Byte order of OW values such as LUT Data (PS3.5 A.2: only Explicit VR Big Endian)."""
+    return _transfer_syntax(ds) != pydicom.uid.ExplicitVRBigEndian
+
+
 def number_of_frames(ds: Dataset) -> int:
     """Number of Frames (PS3.3 C.7.6.6), 1 when absent or empty."""
     try:
@@ -366,7 +371,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _lut_data(item: Dataset, ds: Dataset) -> tuple[np.ndarray, int, int] | None:
+def _lut_data(item: Dataset, little_endian: bool = True) -> tuple[np.ndarray, int, int] | None:
     """Decode a LUT (PS3.3 C.11.1.1.1): returns (data, first value mapped, bits) or ``None``.
 
     LUT Descriptor = [entries (0 means 65536), first stored value mapped, bits per entry];
@@ -379,10 +384,7 @@ def _lut_data(item: Dataset, ds: Dataset) -> tuple[np.ndarray, int, int] | None:
     entries = entries or 65536
     raw = item.LUTData
     if isinstance(raw, bytes | bytearray):
-        little = getattr(ds, "is_little_endian", None)
-        if little is None:
-            little = getattr(ds, "original_encoding", (True, True))[1]
-        dtype = np.dtype("<u2" if little is not False else ">u2")
+        dtype = np.dtype("<u2" if little_endian else ">u2")
         if bits <= 8 and len(raw) == entries:
             data = np.frombuffer(raw, dtype=np.uint8).astype(np.float64)
         else:
@@ -401,14 +403,16 @@ def _apply_lut(values: np.ndarray, data: np.ndarray, first: int) -> np.ndarray:
     return data[index]
 
 
-def modality_lut(stored: np.ndarray, attrs: Dataset, pixel_signed: bool) -> np.ndarray:
+def modality_lut(
+    stored: np.ndarray, attrs: Dataset, pixel_signed: bool, little_endian: bool = True
+) -> np.ndarray:
     """Modality LUT (PS3.3 C.11.1): Modality LUT Sequence, else Rescale Slope/Intercept.
 
     Empty sequences and empty elements mean "absent" (identity), never a crash.
     """
     sequence = attrs.get("ModalityLUTSequence")
     if sequence:
-        lut = _lut_data(sequence[0], attrs)
+        lut = _lut_data(sequence[0], little_endian)
         if lut is not None:
             data, first, _bits = lut
             # C.11.1.1.1: the first value mapped is signed when Pixel Representation is 1.
@@ -441,13 +445,13 @@ def voi_window(values: np.ndarray, window: Window) -> np.ndarray:
     return np.clip((values - (c - 0.5)) / (w - 1) + 0.5, 0.0, 1.0)
 
 
-def voi_lut(values: np.ndarray, item: Dataset, attrs: Dataset) -> np.ndarray | None:
+def voi_lut(values: np.ndarray, item: Dataset, little_endian: bool = True) -> np.ndarray | None:
     """VOI LUT Sequence (PS3.3 C.11.2.1.1), output in [0, 1]; ``None`` when the LUT is empty.
 
     The output is scaled by the nominal range of the LUT Descriptor's bit depth, unless the
     data exceed it (a common encoder error), then by the data maximum.
     """
-    lut = _lut_data(item, attrs)
+    lut = _lut_data(item, little_endian)
     if lut is None:
         return None
     data, first, bits = lut
@@ -613,7 +617,8 @@ def grayscale_lut(
     pad_mask = None
     if padding is not None:
         pad_mask = (stored >= padding[0]) & (stored <= padding[1])
-    modality = modality_lut(stored, attrs, pixel_signed)
+    little = _little_endian(ds)
+    modality = modality_lut(stored, attrs, pixel_signed, little)
 
     voi = select_voi(attrs)
     window: Window | None = None
@@ -621,7 +626,7 @@ def grayscale_lut(
     if isinstance(voi, Window):
         window = voi
     elif isinstance(voi, Dataset):
-        display = voi_lut(modality, voi, attrs)
+        display = voi_lut(modality, voi, little)
     if window is None and display is None:
         modality_name = str(ds.get("Modality") or "").upper()
         preset = MODALITY_PRESETS.get(modality_name)
@@ -674,7 +679,7 @@ def supplemental_palette(ds: Dataset, frame: np.ndarray, gray: np.ndarray) -> np
             return None
         item.LUTDescriptor = list(desc)
         item.LUTData = data
-        lut = _lut_data(item, ds)
+        lut = _lut_data(item, _little_endian(ds))
         if lut is None:
             return None
         tables.append(lut)

@@ -511,3 +511,18 @@ def test_frames_without_voi_share_the_representative_window(corpus: Path) -> Non
     assert other.window == middle.window
     own = render(ds, frame=0, sheet=False)
     assert own.window != middle.window  # its own percentile window would differ
+
+
+def test_segmented_palette_matches_plain_palette() -> None:
+    """PS3.3 C.7.9.2: the same palette as discrete segments renders identically."""
+    plain = load(BUNDLED_DIR / "examples_palette.dcm")
+    segmented = copy.deepcopy(plain)
+    for colour in ("Red", "Green", "Blue"):
+        data = np.frombuffer(plain[f"{colour}PaletteColorLookupTableData"].value, "<u2")
+        words = np.concatenate([[0, data.size], data]).astype("<u2")  # one discrete segment
+        del segmented[f"{colour}PaletteColorLookupTableData"]
+        segmented.add_new(f"Segmented{colour}PaletteColorLookupTableData", "OW", words.tobytes())
+    a = np.asarray(render(plain).image)
+    b = np.asarray(render(segmented).image)
+    assert a.shape == b.shape
+    assert np.array_equal(a, b)
