@@ -400,11 +400,17 @@ class SandboxClient:
         title: str,
         members: Sequence[int],
         *,
+        admins: Sequence[int] = (),
         type: str = "supergroup",
         id: int | None = None,
     ) -> JSON:
-        """Create a group chat with these members."""
-        body: JSON = {"title": title, "members": list(members), "type": type}
+        """Create a group chat with these members (``admins`` are members too)."""
+        body: JSON = {
+            "title": title,
+            "members": list(members),
+            "admins": list(admins),
+            "type": type,
+        }
         if id is not None:
             body["id"] = id
         result: JSON = await self.request("POST", "/groups", json_body=body)

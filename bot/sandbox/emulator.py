@@ -232,6 +232,8 @@ class BotApiEmulator:
             "setchatmenubutton": self._set_chat_menu_button,
             "getchatmenubutton": self._get_chat_menu_button,
             "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
+            "getchatmembercount": self._get_chat_member_count,
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -714,6 +716,13 @@ class BotApiEmulator:
         if button is None or button.get("type") == "default":
             return {"type": "commands"}
         return button
+
+    async def _get_chat_member(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
+        return self.state.chat_member(params.get("chat_id"), params.get("user_id"))
+
+    async def _get_chat_member_count(self, params: JSON, files: dict[str, UploadedFile]) -> int:
+        chat = self.state.chat_for_bot(params.get("chat_id"))
+        return len(chat.members) + 1  # the bot
 
     async def _get_chat(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
         chat = self.state.chat_for_bot(params.get("chat_id"))

@@ -56,6 +56,19 @@ _FILE_DIRS = MappingProxyType(
     }
 )
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?")
+_ADMIN_RIGHTS = (
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+    "can_pin_messages",
+)
 _DEEP_LINK_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _MESSAGE_NOT_MODIFIED = (
@@ -211,6 +224,7 @@ class SandboxChat:
     last_name: str | None = None
     username: str | None = None
     members: set[int] = field(default_factory=set)
+    admins: set[int] = field(default_factory=set)
     last_message_id: int = 0
     keyboard: JSON | None = None
     actions: list[JSON] = field(default_factory=list)
@@ -229,6 +243,7 @@ class SandboxChat:
         return {
             **self.api(),
             "members": sorted(self.members),
+            "admins": sorted(self.admins),
             "keyboard": self.keyboard,
             "actions": list(self.actions),
         }
@@ -710,11 +725,16 @@ class SandboxState:
                 chat_id -= 1
         if not isinstance(chat_id, int) or chat_id >= 0:
             raise ControlError(400, "group id must be a negative integer")
-        members = {int(m) for m in data.get("members", [])}
+        admins = {int(m) for m in data.get("admins", [])}
+        members = {int(m) for m in data.get("members", [])} | admins
         for member in members:
             self.user(member)
         chat = SandboxChat(
-            id=chat_id, type=kind, title=str(data.get("title") or "Group"), members=members
+            id=chat_id,
+            type=kind,
+            title=str(data.get("title") or "Group"),
+            members=members,
+            admins=admins,
         )
         self.chats[chat_id] = chat
         self.messages[chat_id] = {}
@@ -1541,6 +1561,31 @@ class SandboxState:
                 self.faults = [f for f in self.faults if f.remaining > 0]
                 return fault
         return None
+
+    def chat_member(self, chat_id: Any, user_id: Any) -> JSON:
+        """``getChatMember``: administrator, member or left."""
+        chat = self.chat_for_bot(chat_id)
+        try:
+            uid = int(user_id)
+        except (TypeError, ValueError) as exc:
+            raise bad_request("invalid user_id specified") from exc
+        if uid == self.bot_id:
+            return {"status": "member", "user": self.bot_user()}
+        user = self.users.get(uid)
+        if user is None:
+            raise bad_request("PARTICIPANT_ID_INVALID")
+        if uid in chat.admins:
+            rights = dict.fromkeys(_ADMIN_RIGHTS, True)
+            return {
+                "status": "administrator",
+                "user": user.api(),
+                **rights,
+                "can_be_edited": False,
+                "is_anonymous": False,
+            }
+        if uid in chat.members:
+            return {"status": "member", "user": user.api()}
+        return {"status": "left", "user": user.api()}
 
     # ----------------------------------------------------------------- links and Mini Apps
 

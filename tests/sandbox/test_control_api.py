@@ -569,3 +569,17 @@ async def test_group_privacy_mode(sandbox: SandboxClient, bot: Bot) -> None:
     await sandbox.send_text(asha.id, "now the bot reads all", chat_id=chat)
     texts = [u.message.text for u in await bot.get_updates() if u.message]
     assert texts[-1] == "now the bot reads all"
+
+
+async def test_chat_members(sandbox: SandboxClient, bot: Bot) -> None:
+    coordinator = await sandbox.create_user("Ravi")
+    worker = await sandbox.create_user("Asha")
+    outsider = await sandbox.create_user("Vikram")
+    group = await sandbox.create_group("Dharwad", [worker.id], admins=[coordinator.id])
+    admin = await bot.get_chat_member(group["id"], coordinator.id)
+    assert admin.status == "administrator" and admin.api_kwargs == {}
+    assert (await bot.get_chat_member(group["id"], worker.id)).status == "member"
+    assert (await bot.get_chat_member(group["id"], outsider.id)).status == "left"
+    assert await bot.get_chat_member_count(group["id"]) == 3
+    with pytest.raises(BadRequest, match=r"(?i)participant_id_invalid"):
+        await bot.get_chat_member(group["id"], 5)
