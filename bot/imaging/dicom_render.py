@@ -293,7 +293,10 @@ def decode_frame(ds: Dataset, index: int) -> tuple[np.ndarray, str]:
         raise ImagingError(Reason.TOO_LARGE, "frame does not fit in memory") from exc
     except NotImplementedError as exc:
         raise ImagingError(Reason.UNSUPPORTED, str(exc)[:200]) from exc
-    except Exception as exc:
+    except BaseException as exc:
+        # Rust decoders (pylibjpeg-rle via PyO3) raise PanicException, a BaseException.
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         if "missing dependencies" in str(exc) or "does not support" in str(exc):
             raise ImagingError(Reason.UNSUPPORTED, "no decoder for this compression") from exc
         raise ImagingError(
@@ -819,7 +822,9 @@ def render(
         raise
     except MemoryError as exc:
         raise ImagingError(Reason.TOO_LARGE, "image does not fit in memory") from exc
-    except Exception as exc:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         raise ImagingError(Reason.CORRUPT, f"cannot render: {type(exc).__name__}") from exc
     return Rendered(
         image=_image(arr),

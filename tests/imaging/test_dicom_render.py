@@ -526,3 +526,20 @@ def test_segmented_palette_matches_plain_palette() -> None:
     b = np.asarray(render(segmented).image)
     assert a.shape == b.shape
     assert np.array_equal(a, b)
+
+
+def test_decoder_panic_is_classified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rust decoders (pylibjpeg-rle) panic with a BaseException subclass on bad input."""
+
+    class PanicException(BaseException):
+        pass
+
+    def panic(*args: object, **kwargs: object) -> None:
+        raise PanicException("index out of bounds")
+
+    from pydicom.pixels.decoders.base import Decoder
+
+    monkeypatch.setattr(Decoder, "as_array", panic)
+    with pytest.raises(ImagingError) as err:
+        render(load(BUNDLED_DIR / "MR_small_RLE.dcm"))
+    assert err.value.reason is Reason.CORRUPT
