@@ -297,7 +297,9 @@ def _run_all(paths: Sequence[str], opts: Options, workers: int, timeout: float) 
             return exc
         except MemoryError:
             return ImagingError(Reason.TOO_LARGE, "out of memory")
-        except Exception as exc:
+        except BaseException as exc:  # incl. PyO3 panics; not Ctrl-C
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
             return ImagingError(Reason.CRASHED, type(exc).__name__)
 
     if workers <= 0:
