@@ -339,6 +339,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         results = _run_all(args.inputs, opts, args.workers, args.timeout)
+    except KeyboardInterrupt:
+        print("sampark preview: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # the pool itself failed to start
         results = [ImagingError(Reason.CRASHED, type(exc).__name__)] * len(args.inputs)
     used: set[str] = set()
