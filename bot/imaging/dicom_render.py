@@ -9,17 +9,21 @@ Every function is named after the concept of the standard it implements:
 * :func:`presentation_inverts` – Presentation LUT Shape and MONOCHROME1 (PS3.3 C.11.6, C.7.6.3.1.2);
 * :func:`frame_attributes` – Shared / Per-Frame Functional Groups (PS3.3 C.7.6.16);
 * :func:`color_frame` – RGB, YBR_*, Planar Configuration, PALETTE COLOR (PS3.3 C.7.6.3.1.2,
-  C.7.6.3.1.3, C.7.6.3.1.5, C.7.9).
+  C.7.6.3.1.3, C.7.6.3.1.5, C.7.9);
+* :func:`supplemental_palette` – Supplemental Palette Color LUT on grayscale (PS3.3 C.7.6.19);
+* :func:`render` / :func:`render_series` – representative frame and contact sheet, decoding
+  only the frames shown.
 
 Speed: stored values are at most 16 bits, so the whole grayscale chain (modality → VOI →
 presentation → padding) is evaluated once over every *possible* stored value into a 64 Ki
 entry ``uint8`` table and applied with one ``np.take``; statistics come from a histogram.
 
-Decoders: python-gdcm (BSD) first – it decoded 1.4–2.2× faster than the alternatives here and
-reads JPEG lossless, JPEG-LS and 12-bit JPEG Extended – then pylibjpeg (MIT: openjpeg for
-JPEG 2000/HTJ2K, rle), then Pillow, then pydicom's own pure-Python decoders. pydicom tries the
-available plugins in that order and falls back to the next on failure. pylibjpeg-libjpeg is
-deliberately not used: it is GPLv3.
+Decoders: python-gdcm (BSD) first – it decoded 1.4–2.2× faster than the alternatives here
+(multi-threaded OpenJPEG) and is our only permissive decoder for JPEG lossless and JPEG-LS –
+then pylibjpeg (MIT: openjpeg for JPEG 2000/HTJ2K, rle), then Pillow, then pydicom's own
+decoders. pydicom tries the available plugins in that order and falls back to the next on
+failure. pylibjpeg-libjpeg is deliberately not used (GPLv3), so 12-bit JPEG Extended, which
+only it decodes, fails as ``unsupported``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.pixels.processing import apply_color_lut, convert_color_space
 
@@ -168,28 +171,30 @@ def load(src: str | os.PathLike[str] | bytes | bytearray | BinaryIO) -> Dataset:
     Raises :class:`ImagingError` with ``unsupported`` (not DICOM), ``corrupt`` (unreadable
     or truncated), ``no_pixel_data`` (e.g. a report or plan) or ``too_large``.
     """
-    if isinstance(src, bytes | bytearray):
-        data = bytes(src)
-    elif isinstance(src, str | os.PathLike):
+    source: str | os.PathLike[str] | BinaryIO
+    if isinstance(src, str | os.PathLike):
         try:
             with open(src, "rb") as fh:
-                data = fh.read()
+                head = fh.read(132)
         except OSError as exc:
             raise ImagingError(Reason.CORRUPT, f"cannot read file: {exc.strerror}") from exc
+        source = src  # pydicom reads the file itself: no second copy of the pixel data
     else:
-        data = src.read()
-    if not _looks_like_dicom(data[:132]):
+        data = bytes(src) if isinstance(src, bytes | bytearray) else src.read()
+        head = data[:132]
+        source = io.BytesIO(data)
+    if not _looks_like_dicom(head):
         raise ImagingError(Reason.UNSUPPORTED, "not a DICOM file")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            ds = pydicom.dcmread(source, force=True)
             # Touch every top-level element now so that parse errors surface here.
             for _elem in ds:
                 pass
     except MemoryError as exc:
         raise ImagingError(Reason.TOO_LARGE, "dataset does not fit in memory") from exc
-    except (InvalidDicomError, Exception) as exc:
+    except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError, …
         raise ImagingError(Reason.CORRUPT, f"unreadable DICOM: {type(exc).__name__}") from exc
     truncated = any("End of file" in str(w.message) for w in caught)
     if truncated and "PixelData" not in ds:
@@ -667,7 +672,7 @@ def grayscale_lut(
 
 
 def supplemental_palette(ds: Dataset, frame: np.ndarray, gray: np.ndarray) -> np.ndarray | None:
-    """Supplemental Palette Color LUT (PS3.3 C.7.9, PS3.4 N.2.1.2): colour a stored-value range.
+    """Supplemental Palette Color LUT (PS3.3 C.7.6.19, C.7.9): colour a stored-value range.
 
     Stored values inside the palette's range are shown in colour, the rest stay grayscale.
     """
