@@ -692,6 +692,8 @@ def supplemental_palette(ds: Dataset, frame: np.ndarray, gray: np.ndarray) -> np
             return None
         tables.append(lut)
     first = tables[0][1]
+    if frame.dtype.kind == "i" and first >= 2**15:
+        first -= 2**16  # the descriptor's first value follows Pixel Representation
     bits = tables[0][2]
     size = min(t[0].size for t in tables)
     inside = (frame >= first) & (frame < first + size)
