@@ -46,3 +46,44 @@ SPECIALTIES: dict[str, str] = {
 
 #: Roles that may approve others and create invites in the bot.
 APPROVERS = frozenset({Role.COORDINATOR, Role.ADMIN})
+
+
+class CaseStatus(StrEnum):
+    """The life of a case; ``bot.cases.states`` says which moves are legal."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    AWAITING_INFO = "awaiting_info"
+    REPORTED = "reported"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class Referral(StrEnum):
+    NONE = "none"
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+URGENCY_LABELS: dict[Urgency, str] = {
+    Urgency.ROUTINE: N_("Routine"),
+    Urgency.URGENT: N_("Urgent"),
+    Urgency.EMERGENCY: N_("Emergency"),
+}
+
+REFERRAL_LABELS: dict[Referral, str] = {
+    Referral.NONE: N_("No referral"),
+    Referral.ROUTINE: N_("Routine referral"),
+    Referral.URGENT: N_("Urgent referral"),
+    Referral.EMERGENCY: N_("Emergency referral"),
+}

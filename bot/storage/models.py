@@ -137,3 +137,139 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(120))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Case(Base):
+    """A consultation. Patient identifiers are stored only as encrypted field tokens."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    health_worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    district: Mapped[str | None] = mapped_column(String(100), index=True)
+    specialty: Mapped[str | None] = mapped_column(String(40))
+    urgency: Mapped[str | None] = mapped_column(String(20))
+    draft_step: Mapped[str | None] = mapped_column(String(40))
+    age_value: Mapped[int | None] = mapped_column(Integer)
+    age_unit: Mapped[str | None] = mapped_column(String(8))
+    sex: Mapped[str | None] = mapped_column(String(8))
+    patient_name_enc: Mapped[str | None] = mapped_column(Text)
+    patient_phone_enc: Mapped[str | None] = mapped_column(Text)
+    patient_abha_enc: Mapped[str | None] = mapped_column(Text)
+    complaint: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[str | None] = mapped_column(Text)
+    vitals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    consent_by: Mapped[str | None] = mapped_column(String(20))
+    consent_at: Mapped[datetime | None]
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class Attachment(Base):
+    """A file of a case; originals and previews live encrypted in the blob store."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    failure: Mapped[str | None] = mapped_column(String(40))
+    telegram_file_unique_id: Mapped[str | None] = mapped_column(String(100))
+    original_blob: Mapped[str | None] = mapped_column(String(64))
+    preview_blob: Mapped[str | None] = mapped_column(String(64))
+    preview_hd_blob: Mapped[str | None] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class Shift(Base):
+    """A specialist on call for a specialty: weekly (weekday set) or one-off (date set).
+
+    Times are wall-clock in the roster's time zone (Asia/Kolkata); ``available`` False is
+    an override that takes someone off call.
+    """
+
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    specialty: Mapped[str] = mapped_column(String(40), index=True)
+    weekday: Mapped[int | None] = mapped_column(Integer)
+    on_date: Mapped[str | None] = mapped_column(String(10))
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Offer(Base):
+    """A case offered to one specialist; the first accept wins."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    offered_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(40))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Timer(Base):
+    """A durable timer (escalation): fires once, whichever process claims it first."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fired_at: Mapped[datetime | None]
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CaseMessage(Base):
+    """A question or answer relayed between health worker and specialist."""
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str | None] = mapped_column(Text)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    created_at: Mapped[datetime]
+
+
+class Report(Base):
+    """The specialist's signed, structured report."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    findings: Mapped[str] = mapped_column(Text)
+    impression: Mapped[str] = mapped_column(Text)
+    advice: Mapped[str] = mapped_column(Text)
+    referral: Mapped[str] = mapped_column(String(20))
+    follow_up_days: Mapped[int | None] = mapped_column(Integer)
+    signed_name: Mapped[str] = mapped_column(String(200))
+    signed_qualification: Mapped[str | None] = mapped_column(String(200))
+    signed_registration: Mapped[str] = mapped_column(String(60))
+    signed_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
