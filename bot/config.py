@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     locales_dir: Path | None = None
     default_language: str = "en"
     invite_default_ttl_hours: int = 7 * 24
+    roster_timezone: str = "Asia/Kolkata"
+    escalation_emergency_minutes: int = 5
+    escalation_urgent_minutes: int = 30
+    escalation_routine_minutes: int = 240
+    scheduler_interval_seconds: float = 5.0
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -16,8 +16,8 @@ def new_code() -> str:
 
 
 def normalise(text: str) -> str | None:
-    """A typed code (any case, with or without the dash, O for 0 …) or None."""
-    cleaned = re.sub(r"[\s_-]", "", text.strip().upper()).replace("O", "0")
+    """A typed code (any case, with or without the dash or spaces) or None."""
+    cleaned = re.sub(r"[\s_-]", "", text.strip().upper())
     if len(cleaned) != 6:
         return None
     code = f"{cleaned[:3]}-{cleaned[3:]}"
