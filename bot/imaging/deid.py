@@ -34,7 +34,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
 )
 
 from bot.imaging.deid_profile import BASIC_PROFILE
@@ -308,13 +310,21 @@ def dataset_to_bytes(ds: Dataset) -> bytes:
         raise ImagingError(Reason.CORRUPT, f"cannot write DICOM: {type(exc).__name__}") from None
 
 
+def _syntax_read_with(ds: Dataset) -> UID:
+    """The transfer syntax matching how a dataset without file meta was encoded."""
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if little is False:
+        return ExplicitVRBigEndian
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
 def _part10(ds: Dataset) -> bytes:
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         meta = FileMetaDataset()
         ds.file_meta = meta
     if "TransferSyntaxUID" not in meta:
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.TransferSyntaxUID = _syntax_read_with(ds)
     if "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "SOPInstanceUID" in ds:

@@ -354,3 +354,36 @@ def test_private_sop_class_kept_instance_uids_remapped() -> None:
     assert out.file_meta.MediaStorageSOPClassUID == private_class
     assert out.ReferencedImageSequence[0].ReferencedSOPClassUID == private_class
     assert out.StudyInstanceUID == remap_uid(KEY, UIDS["StudyInstanceUID"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ExplVR_BigEnd.dcm",  # big endian
+        "ExplVR_BigEndNoMeta.dcm",  # big endian, no file meta
+        "image_dfl.dcm",  # deflated
+        "test-SR.dcm",  # structured report: content removed, shell stays valid
+        "rtplan.dcm",  # RT plan: many UIDs and references
+        "waveform_ecg.dcm",
+        "examples_ybr_color.dcm",  # 30-frame JPEG ultrasound
+    ],
+)
+def test_pydicom_bundled_variants(name: str, tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file(name)).read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        original = dcmread(io.BytesIO(data), force=True)
+        out, _ = deidentify_bytes(data, KEY)
+        ds = dcmread(io.BytesIO(out))
+    assert ds.PatientIdentityRemoved == "YES"
+    old_sop = str(original.SOPInstanceUID)
+    assert old_sop.encode() not in out
+    assert ds.SOPInstanceUID == remap_uid(KEY, old_sop)
+    for keyword in ("PatientName", "PatientID"):
+        value = str(original.get(keyword, "") or "").strip()
+        if len(value) >= 6:
+            assert value.encode() not in out
+    dcmdump_ok(out, tmp_path)
