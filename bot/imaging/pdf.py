@@ -77,7 +77,8 @@ def inspect_pdf(data: bytes, *, limits: PdfLimits | None = None, preview: bool =
         raise ImagingError(Reason.UNSUPPORTED, "not a PDF")
     match = _VERSION.search(data[:1024])
     version = match.group(1).decode() if match else "?"
-    if b"%%EOF" not in data[-2048:] and b"startxref" not in data[-4096:]:
+    tail = data[-65536:]  # generous: some producers append padding after the trailer
+    if b"%%EOF" not in tail and b"startxref" not in tail:
         raise ImagingError(Reason.CORRUPT, "PDF has no trailer (truncated?)")
     has_encrypt = _ENCRYPT.search(data) is not None
     if _pdfium is None:
