@@ -289,6 +289,8 @@ def decode_frame(ds: Dataset, index: int) -> tuple[np.ndarray, str]:
         decoder = get_decoder(tsyntax)
     except NotImplementedError as exc:
         raise ImagingError(Reason.UNSUPPORTED, f"transfer syntax {tsyntax}") from exc
+    if tsyntax.is_encapsulated:
+        check_codestream(ds, index, tsyntax)
     try:
         with _quiet():
             arr, meta = decoder.as_array(ds, index=index)
@@ -309,6 +311,92 @@ def decode_frame(ds: Dataset, index: int) -> tuple[np.ndarray, str]:
         ) from exc
     photometric = str(meta.get("photometric_interpretation") or _photometric(ds))
     return arr, photometric
+
+
+#: JPEG start-of-frame markers (ISO 10918-1 B.1.1.3) and JPEG-LS SOF55 (ISO 14495-1 C.2.2).
+_SOF_MARKERS: Final[frozenset[int]] = frozenset(
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+)
+
+
+def _jpeg_frame_header(stream: bytes) -> tuple[int, int, int, int] | None:
+    """(precision, lines, samples per line, components) of the first SOF, walking markers."""
+    if stream[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(stream):
+        if stream[pos] != 0xFF:
+            return None
+        marker = stream[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        length = int.from_bytes(stream[pos + 2 : pos + 4], "big")
+        if marker in _SOF_MARKERS:
+            if length < 8 or pos + 10 > len(stream):
+                return None
+            p = stream[pos + 4]
+            y = int.from_bytes(stream[pos + 5 : pos + 7], "big")
+            x = int.from_bytes(stream[pos + 7 : pos + 9], "big")
+            return p, y, x, stream[pos + 9]
+        if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _j2k_size(stream: bytes) -> tuple[int, int, int, int] | None:
+    """(max precision, height, width, components) from the J2K SIZ segment (ISO 15444-1 A.5.1)."""
+    start = stream.find(b"\xff\x4f\xff\x51", 0, 4096)  # SOC + SIZ, maybe after JP2 boxes
+    if start < 0:
+        return None
+    siz = stream[start + 4 :]
+    if len(siz) < 38:
+        return None
+    x, y, x0, y0 = (int.from_bytes(siz[i : i + 4], "big") for i in (4, 8, 12, 16))
+    components = int.from_bytes(siz[36:38], "big")
+    if components == 0 or len(siz) < 38 + 3 * components:
+        return None
+    precision = max((siz[38 + 3 * c] & 0x7F) + 1 for c in range(components))
+    return precision, y - y0, x - x0, components
+
+
+def check_codestream(ds: Dataset, index: int, tsyntax: pydicom.uid.UID) -> None:
+    """Refuse a compressed frame whose own header contradicts the Image Pixel module.
+
+    PS3.5 8.2: the codestream's precision, size and component count must agree with Bits
+    Stored, Rows, Columns and Samples per Pixel. Native decoders trust the codestream, and a
+    forged header (e.g. 114-bit precision) can make them write past their buffer and crash
+    the process, so such frames fail as ``corrupt`` before any decoder sees them.
+    """
+    from pydicom.encaps import get_frame
+
+    try:
+        with _quiet():
+            stream = get_frame(ds.PixelData, index, number_of_frames=number_of_frames(ds))
+    except Exception as exc:
+        raise ImagingError(Reason.CORRUPT, "encapsulated frame not found") from exc
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    if tsyntax in pydicom.uid.JPEGTransferSyntaxes or tsyntax in pydicom.uid.JPEGLSTransferSyntaxes:
+        header = _jpeg_frame_header(stream)
+        if header is None:
+            raise ImagingError(Reason.CORRUPT, "JPEG frame header missing")
+        precision, height, width, components = header
+        if not 2 <= precision <= 16 or width != cols or height not in (0, rows):
+            raise ImagingError(Reason.CORRUPT, "JPEG frame header disagrees with the dataset")
+        if components != samples:
+            raise ImagingError(Reason.CORRUPT, "JPEG component count disagrees")
+    elif tsyntax in pydicom.uid.JPEG2000TransferSyntaxes:
+        size = _j2k_size(stream)
+        if size is None:
+            raise ImagingError(Reason.CORRUPT, "JPEG 2000 SIZ segment missing")
+        precision, height, width, components = size
+        if precision > 32 or (height, width) != (rows, cols) or components < samples:
+            raise ImagingError(Reason.CORRUPT, "JPEG 2000 header disagrees with the dataset")
 
 
 def _photometric(ds: Dataset) -> str:

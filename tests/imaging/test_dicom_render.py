@@ -543,3 +543,40 @@ def test_decoder_panic_is_classified(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ImagingError) as err:
         render(load(BUNDLED_DIR / "MR_small_RLE.dcm"))
     assert err.value.reason is Reason.CORRUPT
+
+
+def _patched(name: str, old: bytes, new: bytes) -> bytes:
+    data = (BUNDLED_DIR / name).read_bytes()
+    assert data.count(old) == 1
+    return data.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        # SOF0 precision 8 → 114: GDCM writes past its buffer and segfaults on this one
+        ("SC_rgb_jpeg_dcmtk.dcm", b"\xff\xc0\x00\x11\x08", b"\xff\xc0\x00\x11\x72"),
+        # SOF0 width 100 → 4096
+        (
+            "SC_rgb_jpeg_dcmtk.dcm",
+            b"\xff\xc0\x00\x11\x08\x00\x64\x00\x64",
+            b"\xff\xc0\x00\x11\x08\x00\x64\x10\x00",
+        ),
+    ],
+)  # fmt: skip
+def test_forged_codestream_header_is_refused_before_decoding(
+    name: str, old: bytes, new: bytes
+) -> None:
+    with pytest.raises(ImagingError) as err:
+        render(load(_patched(name, old, new)))
+    assert err.value.reason is Reason.CORRUPT
+
+
+def test_forged_j2k_size_is_refused(corpus: Path) -> None:
+    data = (corpus / "us_ybr_rct_j2k.dcm").read_bytes()
+    siz = data.find(b"\xff\x4f\xff\x51")
+    forged = bytearray(data)
+    forged[siz + 8 : siz + 12] = (4096).to_bytes(4, "big")  # Xsiz
+    with pytest.raises(ImagingError) as err:
+        render(load(bytes(forged)))
+    assert err.value.reason is Reason.CORRUPT
