@@ -86,6 +86,9 @@ _DUMMY: dict[str, object] = {
     "SL": 0,
     "FL": 0.0,
     "FD": 0.0,
+    "OB": b"\x00\x00",
+    "OW": b"\x00\x00",
+    "UN": b"\x00\x00",
 }
 
 # file meta elements that name the sending/receiving systems or carry private data
@@ -132,6 +135,8 @@ _CLASS_KEYWORDS = frozenset(
 
 
 def _names_a_class(tag: int) -> bool:
+    if BASIC_PROFILE.get(tag) == "U":  # e.g. Manufacturer's Device Class UID
+        return False
     keyword = keyword_for_tag(tag)
     return keyword.endswith(("ClassUID", "ClassUIDInFile")) or keyword in _CLASS_KEYWORDS
 

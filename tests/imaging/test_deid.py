@@ -133,7 +133,7 @@ def dcmdump_ok(data: bytes, tmp_path: Path) -> None:
 
 
 def test_profile_table_resolves_and_covers_core_attributes() -> None:
-    assert len(BASIC_PROFILE) == len(BASIC_PROFILE_BY_KEYWORD) >= 250
+    assert len(BASIC_PROFILE) == len(BASIC_PROFILE_BY_KEYWORD) >= 600
     for keyword in BASIC_PROFILE_BY_KEYWORD:
         assert tag_for_keyword(keyword) is not None, keyword
     assert BASIC_PROFILE[0x00100010] == "Z"  # Patient's Name
@@ -142,6 +142,9 @@ def test_profile_table_resolves_and_covers_core_attributes() -> None:
     assert BASIC_PROFILE[0x00081140] == "U"  # Referenced Image Sequence X/Z/U*
     assert BASIC_PROFILE[0x00081050] == "X"  # Performing Physician's Name
     assert BASIC_PROFILE[0x0020000D] == "U"
+    assert BASIC_PROFILE[0x00420011] == "D"  # Encapsulated Document
+    assert BASIC_PROFILE[0x00160072] == "X"  # GPS Latitude
+    assert BASIC_PROFILE[0x0018100B] == "U"  # Manufacturer's Device Class UID
     assert resolve("X/Z") == "Z"
     assert resolve("Z/D") == "D"
     assert resolve("X/Z/U*") == "U"
@@ -387,3 +390,14 @@ def test_pydicom_bundled_variants(name: str, tmp_path: Path) -> None:
         if len(value) >= 6:
             assert value.encode() not in out
     dcmdump_ok(out, tmp_path)
+
+
+def test_encapsulated_document_and_gps_and_device_class() -> None:
+    ds = make_dataset()
+    ds.EncapsulatedDocument = b"%PDF-1.4 Ramesh Sharmaji lab report" + b"\x00"
+    ds.GPSLatitude = "28.6139"
+    ds.ManufacturerDeviceClassUID = ["1.2.826.0.1.3680043.8.498.4242"]
+    out = deidentify(ds, KEY).dataset
+    assert b"Ramesh" not in bytes(out.EncapsulatedDocument)
+    assert "GPSLatitude" not in out
+    assert out.ManufacturerDeviceClassUID == remap_uid(KEY, "1.2.826.0.1.3680043.8.498.4242")
