@@ -20,7 +20,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
-from pydicom.uid import JPEG2000Lossless
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit
 
 from bot.imaging import dicom_render
 from bot.imaging.dicom_render import (
@@ -425,6 +425,9 @@ def test_gdcm_is_the_preferred_decoder() -> None:
     available = list(get_decoder(JPEG2000Lossless)._available)
     assert available[0] == "gdcm"
     assert available.index("pylibjpeg") < available.index("pillow")
+    # 8-bit JPEG: Pillow alone (GDCM's IJG codec aborts the process on some corrupt streams)
+    assert list(get_decoder(JPEGBaseline8Bit)._available) == ["pillow"]
+    assert "pylibjpeg" not in get_decoder(JPEGBaseline8Bit)._available  # no GPL libjpeg
 
 
 # ----------------------------------------------------------------------------- load
