@@ -124,7 +124,14 @@ class _Worker:
             daemon=True,
             name="sampark-imaging-worker",
         )
-        self.process.start()
+        try:
+            self.process.start()
+        except Exception as exc:  # e.g. EAGAIN: too many processes
+            child.close()
+            parent.close()
+            raise ImagingError(
+                Reason.CRASHED, f"worker not started: {type(exc).__name__}"
+            ) from None
         child.close()
         self.conn: Connection = parent
         self.tasks = 0
@@ -257,12 +264,19 @@ class WorkerPool:
     def _acquire(self) -> _Worker:
         if not self._started:
             self.start()
-        if self._closed:
-            raise ImagingError(Reason.CRASHED, "worker pool is closed")
         while True:
-            worker = self._idle.get()
+            if self._closed:  # checked while waiting too: close() must not strand callers
+                raise ImagingError(Reason.CRASHED, "worker pool is closed")
+            try:
+                worker = self._idle.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if isinstance(worker, _LazyWorker):
-                return self._spawn()
+                try:
+                    return self._spawn()
+                except ImagingError:
+                    self._idle.put(worker)  # keep the slot for a later attempt
+                    raise
             if worker.process.is_alive():
                 return worker
             self._replace(worker)  # died while idle (killed, OOM): start a fresh one

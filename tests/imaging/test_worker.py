@@ -165,3 +165,32 @@ def test_closed_pool_refuses() -> None:
     p.close()
     with pytest.raises((ImagingError, RuntimeError)):
         p.call(echo, 1)
+
+
+def test_close_releases_waiting_callers() -> None:
+    import threading
+
+    p = WorkerPool(1).start()
+    outcomes: dict[str, object] = {}
+
+    def busy() -> None:
+        outcomes["busy"] = p.call(sleep, 1.0)
+
+    def waiting() -> None:
+        try:
+            outcomes["waiting"] = p.call(echo, 1)
+        except ImagingError as exc:
+            outcomes["waiting"] = exc.reason
+
+    first = threading.Thread(target=busy)
+    first.start()
+    time.sleep(0.2)
+    second = threading.Thread(target=waiting)
+    second.start()
+    time.sleep(0.2)
+    p.close()
+    second.join(5)
+    first.join(5)
+    assert not second.is_alive()
+    assert outcomes["waiting"] is Reason.CRASHED
+    assert outcomes["busy"] == "done"
