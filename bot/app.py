@@ -16,11 +16,14 @@ from bot.accounts.facilities import FacilityService
 from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
+from bot.cases.attachments import AttachmentService
+from bot.cases.drafts import DraftService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.i18n import Catalogs
+from bot.imaging.worker import WorkerPool
 from bot.security.blobstore import LocalBlobStore
 from bot.security.fields import FieldCipher
 from bot.security.keys import open_keyring
@@ -44,8 +47,14 @@ class Runtime:
     application: PtbApp
 
     async def close(self) -> None:
-        await self.kv.close()
-        await self.db.dispose()
+        await close_services(self.db, self.kv, self.services)
+
+
+async def close_services(db: Database, kv: KeyValue, services: Services) -> None:
+    """Release what ``build_services`` opened: worker processes, Redis, the database."""
+    await asyncio.to_thread(services.attachments.pool.close)
+    await kv.close()
+    await db.dispose()
 
 
 async def build_services(
@@ -60,17 +69,23 @@ async def build_services(
     secret = settings.master_keys.get_secret_value() if settings.master_keys else None
     keyring = await asyncio.to_thread(open_keyring, settings.effective_keys_file, secret)
     invites = InviteService(db, clock)
+    directory = Directory(db, clock)
+    blobs = LocalBlobStore(settings.blob_dir, keyring)
+    fields = FieldCipher(keyring)
+    pool = WorkerPool(settings.imaging_workers)
     services = Services(
         settings=settings,
         clock=clock,
         catalogs=Catalogs(settings.locales_dir),
         guard=UpdateGuard(kv),
-        directory=Directory(db, clock),
+        directory=directory,
         facilities=FacilityService(db),
         invites=invites,
         onboarding=Onboarding(db, clock, invites),
-        blobs=LocalBlobStore(settings.blob_dir, keyring),
-        fields=FieldCipher(keyring),
+        blobs=blobs,
+        fields=fields,
+        drafts=DraftService(db, clock, directory, fields),
+        attachments=AttachmentService(db, clock, blobs, pool, keyring),
     )
     return db, kv, services
 

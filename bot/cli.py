@@ -150,7 +150,7 @@ async def _health(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
     from bot.accounts.invites import deep_link, parse_ttl
-    from bot.app import build_services
+    from bot.app import build_services, close_services
 
     db, kv, services = await build_services(settings)
     try:
@@ -181,12 +181,11 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
         print(deep_link(settings.bot_username, made.code))
         return 0
     finally:
-        await kv.close()
-        await db.dispose()
+        await close_services(db, kv, services)
 
 
 async def _facility(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import build_services
+    from bot.app import build_services, close_services
 
     db, kv, services = await build_services(settings)
     try:
@@ -201,8 +200,7 @@ async def _facility(settings: Settings, args: argparse.Namespace) -> int:
         print(f"sampark: {exc}", file=sys.stderr)
         return 2
     finally:
-        await kv.close()
-        await db.dispose()
+        await close_services(db, kv, services)
 
 
 def _stop_on_signals() -> asyncio.Event:

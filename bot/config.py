@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     locales_dir: Path | None = None
     default_language: str = "en"
     invite_default_ttl_hours: int = 7 * 24
+    imaging_workers: int = 2
     roster_timezone: str = "Asia/Kolkata"
     escalation_emergency_minutes: int = 5
     escalation_urgent_minutes: int = 30

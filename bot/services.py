@@ -9,6 +9,8 @@ from bot.accounts.facilities import FacilityService
 from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
+from bot.cases.attachments import AttachmentService
+from bot.cases.drafts import DraftService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
@@ -28,3 +30,5 @@ class Services:
     onboarding: Onboarding
     blobs: BlobStore
     fields: FieldCipher
+    drafts: DraftService
+    attachments: AttachmentService

@@ -27,6 +27,7 @@ class UserView:
     specialties: tuple[str, ...]
     district: str | None
     facility_name: str | None
+    facility_id: int | None = None
     reachable: bool = True
 
     @property
@@ -51,6 +52,7 @@ def user_view(user: User) -> UserView:
         specialties=tuple(user.specialties or ()),
         district=user.district,
         facility_name=user.facility.name if user.facility else None,
+        facility_id=user.facility_id,
         reachable=user.reachable,
     )
 

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import approvals, general, invites, onboarding
+from bot.handlers import approvals, drafts, files, general, invites, onboarding
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -28,14 +28,24 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CommandHandler("whoami", general.whoami, filters=private),
             CommandHandler("language", general.language, filters=private),
             CommandHandler("invite", invites.invite, filters=private),
+            CommandHandler("new", drafts.new, filters=private),
+            CommandHandler("cancel", drafts.cancel, filters=private),
             CallbackQueryHandler(onboarding.choose_language, pattern=r"^lang:"),
             CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
             CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
             CallbackQueryHandler(invites.invite_role, pattern=r"^inv:"),
             CallbackQueryHandler(invites.invite_facility, pattern=r"^invf:"),
+            CallbackQueryHandler(drafts.choose, pattern=r"^d:"),
+            CallbackQueryHandler(drafts.continue_or_restart, pattern=r"^dn:"),
+            CallbackQueryHandler(drafts.discard, pattern=r"^dc:"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),
+            MessageHandler(
+                private & (filters.Document.ALL | filters.PHOTO | filters.VOICE),
+                files.incoming,
+                block=False,
+            ),
             MessageHandler(private, general.other_message),
         ]
     )

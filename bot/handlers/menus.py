@@ -19,6 +19,8 @@ DESCRIPTIONS: dict[str, str] = {
     "language": N_("Change the language"),
     "whoami": N_("Your registration details"),
     "invite": N_("Invite a new user"),
+    "new": N_("Send a new case"),
+    "cancel": N_("Discard the unfinished case"),
 }
 
 VISITOR = ("start", "language", "help")
@@ -29,6 +31,8 @@ def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
     names = list(VISITOR if role is None else MEMBER)
     if role in APPROVERS:
         names.insert(0, "invite")
+    if role is Role.HEALTH_WORKER:
+        names[:0] = ["new", "cancel"]
     return [BotCommand(name, tr._(DESCRIPTIONS[name])) for name in names]
 
 

@@ -106,7 +106,8 @@ def help_text(tr: Translator, user: UserView | None) -> str:
     ]
     by_role = {
         Role.HEALTH_WORKER: [
-            tr._("You can send cases to specialists. Case submission is coming soon."),
+            tr._("/new – send a new case to a specialist"),
+            tr._("/cancel – discard the unfinished case"),
         ],
         Role.SPECIALIST: [
             tr._("You will receive cases for your specialties when you are on call."),

@@ -112,7 +112,7 @@ async def play(client: SandboxClient, catalogs: Catalogs, code: str, language: s
 
 async def _seed(settings: Settings) -> str:
     """What an operator does first: a facility and a pre-approved coordinator invite."""
-    from bot.app import build_services
+    from bot.app import build_services, close_services
 
     db, kv, services = await build_services(settings)
     try:
@@ -122,8 +122,7 @@ async def _seed(settings: Settings) -> str:
         )
         return invite.code
     finally:
-        await kv.close()
-        await db.dispose()
+        await close_services(db, kv, services)
 
 
 async def run_demo(settings: Settings, *, as_json: bool, language: str) -> int:
@@ -161,22 +160,24 @@ async def run_sandbox(settings: Settings, *, port: int, stop: asyncio.Event) -> 
     """Emulator + bot on localhost until ``stop``; prints how to act as a user."""
     sandbox_settings = settings.model_copy(update={"data_dir": settings.data_dir / "sandbox"})
     code = await _seed(sandbox_settings)
-    async with BotApiEmulator() as emulator:
-        await emulator.stop()
-        await emulator.start(port=port)
+    emulator = BotApiEmulator()
+    await emulator.start(port=port)
+    try:
         async with running_bot(sandbox_settings, emulator):
             control = emulator.control_url
-            json_post = "curl -s -H 'content-type: application/json' -XPOST"
+            post = f"curl -s -H 'content-type: application/json' -XPOST {control}"
             print(
                 f"Sandbox running. Bot API: {emulator.base_url}<token>/…\n"
                 f"Control API: {control} (reference: docs/sandbox-control-api.md)\n\n"
-                f"Try it:\n"
-                f'  curl -s -XPOST {control}/users -d \'{{"first_name": "Ravi"}}\'\n'
-                f"  curl -s -XPOST {control}/users/<id>/command "
-                f'-d \'{{"command": "start", "args": ["{code}"]}}\'\n'
+                "Try it:\n"
+                f'  {post}/users -d \'{{"first_name": "Ravi"}}\'\n'
+                f"  {post}/users/<id>/command -d "
+                f'\'{{"command": "start", "args": ["{code}"]}}\'\n'
                 f"  curl -s {control}/chats/<id>/messages\n\n"
                 f"Coordinator invite for {DISTRICT}: {code}  (Ctrl-C to stop)",
                 flush=True,
             )
             await stop.wait()
+    finally:
+        await emulator.stop()
     return 0

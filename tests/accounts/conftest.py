@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,4 +16,5 @@ from bot.services import Services
 async def services(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[Services]:
     db, _kv, services = await build_services(settings, clock=clock, redis=redis)
     yield services
+    await asyncio.to_thread(services.attachments.pool.close)
     await db.dispose()

@@ -1,0 +1,31 @@
+"""Registered people for end-to-end tests, onboarded through the bot like anyone else."""
+
+from __future__ import annotations
+
+from bot.accounts.onboarding import Step
+from bot.domain import Role
+from bot.handlers import texts
+from bot.i18n import LANGUAGE_NAMES
+from bot.sandbox.script import Person
+from tests.e2e.conftest import World
+
+
+async def onboard(world: World, person: Person, code: str, language: str, *answers: str) -> None:
+    """/start with the invite, pick the language, answer every question."""
+    await person.send("/start", code)
+    picker = await person.expect(texts.choose_language(world.catalogs.get("hi")))
+    await person.tap(picker, LANGUAGE_NAMES[language])
+    tr = world.catalogs.get(language)
+    await person.expect(tr._(texts.QUESTIONS[Step.FULL_NAME]))
+    for answer in answers:
+        await person.send(answer)
+        await person.expect()
+
+
+async def health_worker(world: World, language: str = "hi", name: str = "Sunita Devi") -> Person:
+    """An active health worker of PHC Amminabhavi, Dharwad."""
+    phc = await world.services.facilities.add("PHC Amminabhavi", "Dharwad")
+    code = await world.invite(Role.HEALTH_WORKER, facility_id=phc.id)
+    person = await world.person(name.split()[0], language)
+    await onboard(world, person, code, language, name)
+    return person
