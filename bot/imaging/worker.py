@@ -80,6 +80,8 @@ def _answer(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, A
         return ("err", Reason.CORRUPT.value, "structure nested too deeply")
     except Exception as exc:
         return ("err", Reason.CRASHED.value, type(exc).__name__)
+    except BaseException as exc:  # e.g. a Rust decoder panic (PyO3 PanicException), SystemExit
+        return ("fatal", Reason.CRASHED.value, type(exc).__name__)
 
 
 def _worker_main(conn: Connection, memory_bytes: int | None, preload: tuple[str, ...]) -> None:
@@ -105,6 +107,9 @@ def _worker_main(conn: Connection, memory_bytes: int | None, preload: tuple[str,
             return
         answer = _answer(*message)
         del message
+        if answer[0] == "fatal":  # answer, then leave: the pool starts a fresh worker
+            conn.send(("err", *answer[1:]))
+            return
         try:
             conn.send(answer)
         except MemoryError:

@@ -194,3 +194,22 @@ def test_close_releases_waiting_callers() -> None:
     assert not second.is_alive()
     assert outcomes["waiting"] is Reason.CRASHED
     assert outcomes["busy"] == "done"
+
+
+class _Panic(BaseException):
+    """Stands in for a native decoder's panic (PyO3 PanicException derives from BaseException)."""
+
+
+def panic() -> None:
+    raise _Panic("Rust panic inside a decoder")
+
+
+def exit_call() -> None:
+    raise SystemExit(3)
+
+
+def test_base_exceptions_are_classified_and_the_worker_replaced(pool: WorkerPool) -> None:
+    assert _reason(pool, panic) is Reason.CRASHED
+    assert _reason(pool, exit_call) is Reason.CRASHED
+    assert pool.call(echo, 7) == 7
+    assert pool.call(echo, 8) == 8
