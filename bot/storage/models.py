@@ -273,3 +273,14 @@ class Report(Base):
     signed_registration: Mapped[str] = mapped_column(String(60))
     signed_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
+
+
+class Compose(Base):
+    """Which case a person's next message belongs to (after tapping "Ask" or "Answer")."""
+
+    __tablename__ = "compose"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
