@@ -207,6 +207,7 @@ def load(src: str | os.PathLike[str] | bytes | bytearray | BinaryIO) -> Dataset:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(source, force=True)
+            cut_short = _last_value_cut_short(ds)
             # Touch every top-level element now so that parse errors surface here.
             for _elem in ds:
                 pass
@@ -214,12 +215,24 @@ def load(src: str | os.PathLike[str] | bytes | bytearray | BinaryIO) -> Dataset:
         raise ImagingError(Reason.TOO_LARGE, "dataset does not fit in memory") from exc
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError, …
         raise ImagingError(Reason.CORRUPT, f"unreadable DICOM: {type(exc).__name__}") from exc
-    truncated = any("End of file" in str(w.message) for w in caught)
+    truncated = cut_short or any("End of file" in str(w.message) for w in caught)
     if truncated and "PixelData" not in ds:
         # The reader stopped inside an element (e.g. a cut-off encapsulated Pixel Data).
         raise ImagingError(Reason.CORRUPT, "file is truncated")
     check_pixel_data(ds)
     return ds
+
+
+def _last_value_cut_short(ds: Dataset) -> bool:
+    """True when the last element read has fewer bytes than its declared length (EOF)."""
+    elements = getattr(ds, "_dict", None)
+    if not elements:
+        return False
+    last = next(reversed(elements.values()))
+    value, length = getattr(last, "value", None), getattr(last, "length", None)
+    if not isinstance(value, bytes) or not isinstance(length, int) or length == 0xFFFFFFFF:
+        return False
+    return len(value) < length
 
 
 def check_pixel_data(ds: Dataset) -> None:

@@ -66,7 +66,7 @@ BUNDLED_FAILURES = {
     "reportsi.dcm": Reason.NO_PIXEL_DATA,
     "reportsi_with_empty_number_tags.dcm": Reason.NO_PIXEL_DATA,
     "rtplan.dcm": Reason.NO_PIXEL_DATA,
-    "rtplan_truncated.dcm": Reason.NO_PIXEL_DATA,
+    "rtplan_truncated.dcm": Reason.CORRUPT,  # cut inside its last element
     "rtstruct.dcm": Reason.NO_PIXEL_DATA,
     "test-SR.dcm": Reason.NO_PIXEL_DATA,
     "waveform_ecg.dcm": Reason.NO_PIXEL_DATA,
