@@ -90,7 +90,7 @@ class ShiftView:
     @property
     def when(self) -> str:
         day = WEEKDAYS[self.weekday].capitalize() if self.weekday is not None else self.on_date
-        return f"{day} {self.start}–{self.end}"
+        return f"{day} {self.start}-{self.end}"
 
 
 def _shift_view(shift: Shift, user: User) -> ShiftView:

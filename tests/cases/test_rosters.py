@@ -110,7 +110,7 @@ async def test_remove_and_list(rosters: RosterService, factory: Factory) -> None
     )
     listed = await rosters.list_shifts()
     assert [v.id for v in listed] == [weekly.id, off.id]
-    assert listed[0].when == "Wed 20:00–08:00"
+    assert listed[0].when == "Wed 20:00-08:00"
     assert not listed[1].available
     assert [v.id for v in await rosters.list_shifts("medicine")] == [off.id]
     assert await rosters.remove(weekly.id)
