@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 
 #: An offer went unanswered for the urgency's time: expire it, offer the next person.
 OFFER_TIMEOUT = "offer_timeout"
-#: Nobody was left to offer the case to: look at the roster again.
+#: Nobody was left to offer the case to: look at the roster again (silently).
 REROUTE = "reroute"
+#: Route a just-submitted case. Written in the submit transaction (due at once), it makes
+#: routing durable: if the process dies before ``OfferService.route`` runs, the escalator
+#: routes the case; when ``route`` runs first it cancels this timer.
+ROUTE = "route"
 
 
 class Timers:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.directory import Directory, UserView, user_view
 from bot.cases import routing, states
-from bot.cases.escalation import OFFER_TIMEOUT, REROUTE, Timers
+from bot.cases.escalation import OFFER_TIMEOUT, REROUTE, ROUTE, Timers
 from bot.cases.ports import CaseNotifier, EscalationReason, MessageRef, WithdrawReason
 from bot.cases.rosters import RosterService
 from bot.cases.views import CaseView, case_view
@@ -214,6 +214,8 @@ class OfferService:
             view = case_view(case)
             if offer.status == OfferStatus.DECLINED:
                 return OfferResult(OfferOutcome.DECLINED, view)
+            if case.specialist_id == user.id:  # a stale card of a case they already have
+                return OfferResult(OfferOutcome.NOT_OFFERED, view)
             if case.specialist_id is not None and case.specialist_id != user.id:
                 return OfferResult(OfferOutcome.ALREADY_TAKEN, view)
             if case.status not in states.WAITING:
@@ -294,6 +296,43 @@ class OfferService:
         await self._deliver(effects)
         return OfferResult(OfferOutcome.ASSIGNED, effects.case)
 
+    async def withdraw_all(
+        self, case_id: int, reason: WithdrawReason = WithdrawReason.CANCELLED
+    ) -> int:
+        """Withdraw every pending offer of a case and cancel its timers (e.g. once the
+        case was cancelled); edits the offer messages. Returns how many were withdrawn."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            if not await self._lock_case(session, case_id):
+                return 0
+            case = await self._case(session, case_id)
+            effects = _Effects(case=case_view(case))
+            pending = (
+                await session.scalars(
+                    select(Offer).where(
+                        Offer.case_id == case_id, Offer.status == OfferStatus.PENDING
+                    )
+                )
+            ).all()
+            for offer in pending:
+                offer.status = OfferStatus.WITHDRAWN
+                offer.decided_at = now
+                holder = await session.get(User, offer.specialist_id)
+                ref = _ref(offer)
+                if ref is not None and holder is not None:
+                    effects.withdrawn.append((user_view(holder), ref, reason))
+            await self.timers.cancel_in(session, case_id)
+            if pending:
+                audit.record(
+                    session,
+                    now,
+                    "case.offers_withdrawn",
+                    subject=f"case:{case_id}",
+                    reason=str(reason),
+                )
+        await self._deliver(effects)
+        return len(pending)
+
     async def open_cases(self, specialist_telegram_id: int) -> list[CaseView]:
         """The specialist's accepted cases and those awaiting information, oldest first."""
         async with self.db.transaction() as session:
@@ -336,16 +375,14 @@ class OfferService:
             timer = await self.timers.claim_in(session, timer_id, now)
             if timer is None:
                 return False
-            if timer.case_id is None or timer.kind not in (OFFER_TIMEOUT, REROUTE):
+            if timer.case_id is None or timer.kind not in (OFFER_TIMEOUT, REROUTE, ROUTE):
                 log.warning("unknown timer ignored", extra={"timer_id": timer_id})
                 return True
             effects = _Effects()
             if timer.kind == OFFER_TIMEOUT:
                 effects = await self._expire(session, timer.case_id, now)
             effects.merge(
-                await self._plan_route(
-                    session, timer.case_id, now, escalate=timer.kind == OFFER_TIMEOUT
-                )
+                await self._plan_route(session, timer.case_id, now, escalate=timer.kind != REROUTE)
             )
         await self._deliver(effects)
         return True

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.accounts.directory import UserView
-from bot.cases.escalation import OFFER_TIMEOUT, REROUTE, Escalator, Timers
+from bot.cases.escalation import OFFER_TIMEOUT, REROUTE, ROUTE, Escalator, Timers
 from bot.cases.offers import OfferOutcome, OfferService
 from bot.cases.ports import EscalationReason, WithdrawReason
 from bot.cases.rosters import RosterService
@@ -230,3 +230,26 @@ async def test_a_failing_timer_is_retried_and_the_loop_survives(
 def test_timeouts_follow_settings(settings: Settings, urgency: str, minutes: int) -> None:
     offers = OfferService(None, ManualClock(), None, FakeNotifier(), settings)  # type: ignore[arg-type]
     assert offers.timeout_for(urgency) == timedelta(minutes=minutes)
+
+
+async def test_a_route_timer_makes_submission_routing_durable(
+    db: Database, clock: ManualClock, notifier: FakeNotifier, settings: Settings, factory: Factory
+) -> None:
+    offers, escalator = build(db, clock, notifier, settings)
+    a = await factory.specialist()
+    await always_on(db, clock, a)
+    hw = await factory.health_worker()
+    lost = await factory.case(hw)  # submitted, then the process died before route()
+    routed = await factory.case(hw)
+    async with db.transaction() as session:
+        Timers.add(session, ROUTE, lost, clock.now())
+        Timers.add(session, ROUTE, routed, clock.now())
+    await offers.route(routed)  # cancels its ROUTE timer
+    assert await escalator.tick() == 1
+    assert notifier.of("offer") == [(routed, a.id), (lost, a.id)]
+
+    # With nobody on call the first routing is not silent, unlike a reroute.
+    nobody = await factory.case(hw, specialty="dermatology")
+    await escalator.timers.schedule(ROUTE, nobody, clock.now())
+    assert await escalator.tick() == 1
+    assert notifier.of("nobody_on_call") == [(nobody, hw.id)]

@@ -350,3 +350,44 @@ async def test_audit_trail_without_patient_data(
     actions = [e.action for e in events if e.subject == f"case:{case_id}"]
     assert actions == ["case.offer", "case.accept"]
     assert all("cough" not in repr(e.details) for e in events)
+
+
+async def test_withdraw_all_when_a_case_is_cancelled(
+    offers: OfferService,
+    rosters: RosterService,
+    factory: Factory,
+    notifier: FakeNotifier,
+    db: Database,
+) -> None:
+    a, b = await factory.specialist(), await factory.specialist()
+    await always_on(rosters, a, b)
+    hw = await factory.health_worker()
+    case_id = await factory.case(hw, urgency="emergency")
+    await offers.route(case_id)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Case).where(Case.id == case_id).values(status=CaseStatus.CANCELLED)
+        )
+    assert await offers.withdraw_all(case_id) == 2
+    assert sorted((w[1], w[3]) for w in notifier.of("withdrawn")) == [
+        (a.id, WithdrawReason.CANCELLED),
+        (b.id, WithdrawReason.CANCELLED),
+    ]
+    assert await Timers(db, offers.clock).pending(case_id) == []
+    assert await offers.withdraw_all(case_id) == 0
+    assert await offers.withdraw_all(987654) == 0
+
+
+async def test_decline_on_a_case_already_accepted_is_stale(
+    offers: OfferService, rosters: RosterService, factory: Factory, db: Database
+) -> None:
+    a = await factory.specialist()
+    await always_on(rosters, a)
+    hw = await factory.health_worker()
+    case_id = await factory.case(hw)
+    await offers.route(case_id)
+    await offers.accept(a.telegram_id, case_id)
+    assert (await offers.decline(a.telegram_id, case_id, "busy")).outcome is (
+        OfferOutcome.NOT_OFFERED
+    )
+    assert (await case_row(db, case_id)).status == CaseStatus.ACCEPTED
