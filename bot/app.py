@@ -17,11 +17,16 @@ from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
+from bot.cases.compose import ComposeService
 from bot.cases.drafts import DraftService
+from bot.cases.escalation import Escalator, Timers
+from bot.cases.offers import OfferService
+from bot.cases.rosters import RosterService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
+from bot.handlers.notifier import TelegramCaseNotifier
 from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
 from bot.security.blobstore import LocalBlobStore
@@ -73,10 +78,16 @@ async def build_services(
     blobs = LocalBlobStore(settings.blob_dir, keyring)
     fields = FieldCipher(keyring)
     pool = WorkerPool(settings.imaging_workers)
+    catalogs = Catalogs(settings.locales_dir)
+    attachments = AttachmentService(db, clock, blobs, pool, keyring)
+    notifier = TelegramCaseNotifier(catalogs, clock, attachments, directory)
+    rosters = RosterService(db, clock, settings.roster_timezone)
+    timers = Timers(db, clock)
+    offers = OfferService(db, clock, rosters, notifier, settings, timers=timers)
     services = Services(
         settings=settings,
         clock=clock,
-        catalogs=Catalogs(settings.locales_dir),
+        catalogs=catalogs,
         guard=UpdateGuard(kv),
         directory=directory,
         facilities=FacilityService(db),
@@ -85,7 +96,12 @@ async def build_services(
         blobs=blobs,
         fields=fields,
         drafts=DraftService(db, clock, directory, fields),
-        attachments=AttachmentService(db, clock, blobs, pool, keyring),
+        attachments=attachments,
+        rosters=rosters,
+        offers=offers,
+        escalator=Escalator(timers, offers),
+        compose=ComposeService(db, clock),
+        notifier=notifier,
     )
     return db, kv, services
 
@@ -107,6 +123,8 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
         .build()
     )
     attach(application, services)
+    if isinstance(services.notifier, TelegramCaseNotifier):
+        services.notifier.bot = application.bot
     handlers.register(application)
     return application
 
@@ -134,8 +152,12 @@ async def serve(
         assert application.updater is not None
         await application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
         log.info("bot polling", extra={"api": runtime.settings.telegram_api_base})
+        escalations = asyncio.create_task(
+            runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
+        )
         if ready is not None:
             ready.set()
         await stop.wait()
+        await escalations
         await application.updater.stop()
         await application.stop()

@@ -10,7 +10,12 @@ from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
+from bot.cases.compose import ComposeService
 from bot.cases.drafts import DraftService
+from bot.cases.escalation import Escalator
+from bot.cases.offers import OfferService
+from bot.cases.ports import CaseNotifier
+from bot.cases.rosters import RosterService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
@@ -32,3 +37,8 @@ class Services:
     fields: FieldCipher
     drafts: DraftService
     attachments: AttachmentService
+    rosters: RosterService
+    offers: OfferService
+    escalator: Escalator
+    compose: ComposeService
+    notifier: CaseNotifier

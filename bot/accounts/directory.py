@@ -125,6 +125,18 @@ class Directory:
                 local = (await session.scalars(query)).all()
             return [user_view(u) for u in local]
 
+    async def specialists_for(self, specialty: str | None) -> list[UserView]:
+        """Active, reachable specialists of ``specialty`` (for assigning by hand)."""
+        async with self.db.transaction() as session:
+            rows = await session.scalars(
+                select(User)
+                .where(User.role == Role.SPECIALIST, User.status == Status.ACTIVE)
+                .order_by(User.full_name)
+            )
+            return [
+                user_view(u) for u in rows if u.reachable and specialty in (u.specialties or [])
+            ]
+
     async def decide(self, approver_telegram_id: int, user_id: int, approve: bool) -> Decision:
         """Approve or reject a pending applicant; safe against stale and forged buttons."""
         now = self.clock.now()

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import approvals, drafts, files, general, invites, onboarding
+from bot.handlers import approvals, drafts, files, general, invites, offers, onboarding
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -30,6 +30,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CommandHandler("invite", invites.invite, filters=private),
             CommandHandler("new", drafts.new, filters=private),
             CommandHandler("cancel", drafts.cancel, filters=private),
+            CommandHandler("mycases", offers.mycases, filters=private),
             CallbackQueryHandler(onboarding.choose_language, pattern=r"^lang:"),
             CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
             CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
@@ -38,6 +39,9 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(drafts.choose, pattern=r"^d:"),
             CallbackQueryHandler(drafts.continue_or_restart, pattern=r"^dn:"),
             CallbackQueryHandler(drafts.discard, pattern=r"^dc:"),
+            CallbackQueryHandler(offers.offer, pattern=r"^of:"),
+            CallbackQueryHandler(offers.decline, pattern=r"^dr:"),
+            CallbackQueryHandler(offers.assign, pattern=r"^asg:"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),

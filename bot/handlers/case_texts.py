@@ -83,6 +83,9 @@ ATTACHMENT_REFUSALS: dict[Reason, str] = {
     Reason.ENCRYPTED_PDF: N_(
         "This PDF is password-protected. Please send a copy without a password."
     ),
+    Reason.ENCRYPTED_ARCHIVE: N_(
+        "This zip is password-protected. Please send a copy without a password."
+    ),
     Reason.UNSAFE_ARCHIVE: N_(
         "This zip file can't be opened safely. Please send the images themselves."
     ),

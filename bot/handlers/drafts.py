@@ -222,6 +222,7 @@ async def _submit(update: Update, ctx: Ctx, tr: Translator, consent_by: str) -> 
             code=outcome.case.code,
         ),
     )
+    await ctx.services.offers.route(outcome.case.id)
 
 
 async def answer(update: Update, ctx: Ctx) -> bool:

@@ -21,6 +21,7 @@ DESCRIPTIONS: dict[str, str] = {
     "invite": N_("Invite a new user"),
     "new": N_("Send a new case"),
     "cancel": N_("Discard the unfinished case"),
+    "mycases": N_("Your open cases"),
 }
 
 VISITOR = ("start", "language", "help")
@@ -33,6 +34,8 @@ def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
         names.insert(0, "invite")
     if role is Role.HEALTH_WORKER:
         names[:0] = ["new", "cancel"]
+    if role is Role.SPECIALIST:
+        names.insert(0, "mycases")
     return [BotCommand(name, tr._(DESCRIPTIONS[name])) for name in names]
 
 

@@ -111,6 +111,7 @@ def help_text(tr: Translator, user: UserView | None) -> str:
         ],
         Role.SPECIALIST: [
             tr._("You will receive cases for your specialties when you are on call."),
+            tr._("/mycases – your open cases and offers"),
         ],
         Role.COORDINATOR: [
             tr._("/invite – invite a health worker, specialist or coordinator"),

@@ -29,3 +29,26 @@ async def health_worker(world: World, language: str = "hi", name: str = "Sunita 
     person = await world.person(name.split()[0], language)
     await onboard(world, person, code, language, name)
     return person
+
+
+async def specialist(
+    world: World, name: str = "Dr. Meera Iyer", language: str = "en", specialty: str = "radiology"
+) -> Person:
+    """An approved specialist on call all week (every day, all day)."""
+    code = await world.invite(
+        Role.SPECIALIST, district="Dharwad", specialty=specialty, preapproved=True
+    )
+    person = await world.person(name.split()[-1], language)
+    await onboard(world, person, code, language, name, "MD (Radiology)", "KMC 123456")
+    user = await world.services.directory.by_telegram(person.id)
+    assert user is not None
+    for day in range(7):
+        await world.services.rosters.add_weekly(user.id, specialty, day, "00:00", "23:59")
+    return person
+
+
+async def coordinator(world: World, language: str = "en") -> Person:
+    code = await world.invite(Role.COORDINATOR, district="Dharwad", preapproved=True)
+    person = await world.person("Ravi", language)
+    await onboard(world, person, code, language, "Ravi Kumar")
+    return person

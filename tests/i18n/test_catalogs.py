@@ -71,3 +71,10 @@ def test_translations_fill_placeholders() -> None:
         role="x",
     )
     assert Catalogs().get("xx")._("Done") == "Done"
+
+
+def test_every_imaging_failure_has_words() -> None:
+    from bot.handlers.case_texts import ATTACHMENT_REFUSALS
+    from bot.imaging.errors import Reason
+
+    assert set(ATTACHMENT_REFUSALS) == set(Reason)
