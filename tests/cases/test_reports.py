@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -471,3 +472,18 @@ async def test_report_view_carries_no_patient_identifiers(
     assert not names & {"patient_name", "patient_phone", "patient_abha", "health_worker_id"}
     with pytest.raises(AttributeError):
         signed.report.findings = "changed"  # type: ignore[misc]
+
+
+async def test_two_processes_signing_at_once_sign_once(
+    db: Database, clock: ManualClock, factory: Factory
+) -> None:
+    c = await consultation(factory)
+    tid = c.specialist.telegram_id
+    await write(ReportService(db, clock), tid, c.case_id)
+    results = await asyncio.gather(
+        ReportService(db, clock).sign(tid), ReportService(db, clock).sign(tid)
+    )
+    assert sum(isinstance(r, Signed) for r in results) == 1
+    (refused,) = [r for r in results if isinstance(r, Refusal)]
+    assert refused.reason in {RefusalReason.ALREADY_REPORTED, RefusalReason.NO_DRAFT}
+    assert len(await reports_of(db, c.case_id)) == 1
