@@ -21,6 +21,8 @@ from bot.cases.compose import ComposeService
 from bot.cases.drafts import DraftService
 from bot.cases.escalation import Escalator, Timers
 from bot.cases.offers import OfferService
+from bot.cases.questions import QuestionService
+from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -101,6 +103,8 @@ async def build_services(
         offers=offers,
         escalator=Escalator(timers, offers),
         compose=ComposeService(db, clock),
+        reports=ReportService(db, clock),
+        questions=QuestionService(db, clock),
         notifier=notifier,
     )
     return db, kv, services

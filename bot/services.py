@@ -15,6 +15,8 @@ from bot.cases.drafts import DraftService
 from bot.cases.escalation import Escalator
 from bot.cases.offers import OfferService
 from bot.cases.ports import CaseNotifier
+from bot.cases.questions import QuestionService
+from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
 from bot.clock import Clock
 from bot.config import Settings
@@ -41,4 +43,6 @@ class Services:
     offers: OfferService
     escalator: Escalator
     compose: ComposeService
+    reports: ReportService
+    questions: QuestionService
     notifier: CaseNotifier

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.accounts.directory import Directory, UserView
 from bot.cases import answers, states
 from bot.cases.codes import new_code
+from bot.cases.escalation import ROUTE, Timers
 from bot.cases.views import CaseView, case_view
 from bot.clock import Clock
 from bot.domain import SPECIALTIES, CaseStatus, Role, Urgency
@@ -273,6 +274,9 @@ class DraftService:
             if won.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             await session.refresh(draft)
+            # Durable hand-over to routing: if the process dies before ``route`` runs,
+            # the escalator routes the case; ``route`` cancels this timer when it runs.
+            Timers.add(session, ROUTE, draft.id, now)
             audit.record(
                 session,
                 now,

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.directory import UserView, user_view
-from bot.cases import answers, states
-from bot.cases.refusals import Refusal, RefusalReason, lock_case
+from bot.cases import states
+from bot.cases.refusals import Refusal, RefusalReason, free_text, lock_case
 from bot.cases.views import CaseView, case_view
 from bot.clock import Clock
 from bot.domain import CaseStatus, Role, Status
@@ -61,7 +61,7 @@ class QuestionService:
     async def ask(self, author_telegram_id: int, case_id: int, text: str) -> Relay | Refusal:
         """A question from the specialist, or an answer from the health worker."""
         try:
-            cleaned = answers.clean_text(text, MAX_TEXT)
+            cleaned = free_text(text, MAX_TEXT)
         except ValueError as exc:
             return Refusal(RefusalReason(str(exc)))
         return await self._relay(author_telegram_id, case_id, text=cleaned)

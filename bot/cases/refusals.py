@@ -1,14 +1,23 @@
-"""Why a report, acknowledgement, question or read was refused (nothing was changed)."""
+"""Why a report, acknowledgement, question or read was refused (nothing was changed).
+
+Also the rules for free text shared by reports and questions.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cases import answers
 from bot.storage.models import Case
+
+#: Control characters kept in free text; every other one (NUL above all, which
+#: PostgreSQL cannot store) is invisible and dropped.
+_KEPT_CONTROLS = frozenset("\n\r\t")
 
 
 class RefusalReason(StrEnum):
@@ -48,3 +57,10 @@ async def lock_case(session: AsyncSession, case_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def free_text(text: str, limit: int) -> str:
+    """Typed text as written: invisible control characters dropped, trimmed, 1–``limit``
+    characters (else ``ValueError('empty' | 'too_long')``)."""
+    visible = "".join(ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) != "Cc")
+    return answers.clean_text(visible, limit)

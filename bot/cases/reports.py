@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.directory import UserView, user_view
-from bot.cases import answers, states
-from bot.cases.refusals import Refusal, RefusalReason, lock_case
+from bot.cases import states
+from bot.cases.refusals import Refusal, RefusalReason, free_text, lock_case
 from bot.cases.views import CaseView, case_view
 from bot.clock import Clock
 from bot.domain import CaseStatus, Referral, Role, Status
@@ -207,7 +207,7 @@ class ReportService:
             if step not in TYPED:
                 return self._prompt(dialogue, case, user, problem="use_buttons")
             try:
-                value = answers.clean_text(text, MAX_TEXT)
+                value = free_text(text, MAX_TEXT)
             except ValueError as exc:
                 return self._prompt(dialogue, case, user, problem=str(exc))
             self._set(dialogue, step, step.value, value)

@@ -14,7 +14,17 @@ from telegram.ext import (
     filters,
 )
 
-from bot.handlers import approvals, drafts, files, general, invites, offers, onboarding
+from bot.handlers import (
+    approvals,
+    drafts,
+    files,
+    general,
+    invites,
+    offers,
+    onboarding,
+    questions,
+    reports,
+)
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -42,6 +52,10 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(offers.offer, pattern=r"^of:"),
             CallbackQueryHandler(offers.decline, pattern=r"^dr:"),
             CallbackQueryHandler(offers.assign, pattern=r"^asg:"),
+            CallbackQueryHandler(reports.begin, pattern=r"^rep:"),
+            CallbackQueryHandler(reports.action, pattern=r"^rp:"),
+            CallbackQueryHandler(reports.acknowledge, pattern=r"^ack:"),
+            CallbackQueryHandler(questions.compose, pattern=r"^(ask|ans):"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.handlers import drafts, keyboards, onboarding, texts
+from bot.handlers import drafts, keyboards, onboarding, questions, reports, texts
 from bot.handlers.context import Ctx, speaker
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,9 @@ async def language(update: Update, ctx: Ctx) -> None:
 
 async def text(update: Update, ctx: Ctx) -> None:
     """Free text: an answer to the current question, or a pointer to what to do."""
-    if await onboarding.answer(update, ctx) or await drafts.answer(update, ctx):
-        return
+    for taker in (onboarding.answer, drafts.answer, questions.relay, reports.answer):
+        if await taker(update, ctx):
+            return
     tr, user = await speaker(update, ctx)
     if update.effective_message:
         if user is None:
