@@ -249,3 +249,16 @@ async def test_answer_racing_the_signature_leaves_a_consistent_case(
         assert await messages_of(db, c.case_id) == []
     else:
         assert [m.text for m in await messages_of(db, c.case_id)] == ["no fever"]
+
+
+async def test_question_text_is_kept_as_written(
+    questions: QuestionService, factory: Factory, db: Database
+) -> None:
+    c = await consultation(factory)
+    typed = "  क्या बुखार है?\nTemp?\x00 🙂 "
+    asked = await questions.ask(c.specialist.telegram_id, c.case_id, typed)
+    assert isinstance(asked, Relay)
+    assert asked.text == "क्या बुखार है?\nTemp? 🙂"
+    assert [m.text for m in await messages_of(db, c.case_id)] == [asked.text]
+    only_controls = await questions.ask(c.specialist.telegram_id, c.case_id, "\x00\x01 ")
+    assert only_controls == Refusal(RefusalReason.EMPTY)

@@ -487,3 +487,36 @@ async def test_two_processes_signing_at_once_sign_once(
     (refused,) = [r for r in results if isinstance(r, Refusal)]
     assert refused.reason in {RefusalReason.ALREADY_REPORTED, RefusalReason.NO_DRAFT}
     assert len(await reports_of(db, c.case_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("दाहिने फेफड़े में निमोनिया।\n\nReview in 3 days 🙂", None),
+        ("  <b>not markup</b> & {braces} %s \\n  ", None),
+        ("line one\r\n\tindented", None),
+        ("nul\x00 and bell\x07 dropped", "nul and bell dropped"),
+    ],
+)
+async def test_free_text_is_kept_as_written(
+    reports: ReportService, factory: Factory, typed: str, kept: str | None
+) -> None:
+    c = await consultation(factory)
+    tid = c.specialist.telegram_id
+    await reports.begin(tid, c.case_id)
+    for _ in range(3):
+        await reports.answer(tid, typed)
+    await reports.choose(tid, Field.REFERRAL, "emergency")
+    await reports.choose(tid, Field.FOLLOW_UP, "30")
+    signed = await reports.sign(tid)
+    assert isinstance(signed, Signed)
+    expected = kept if kept is not None else typed.strip()
+    assert (signed.report.findings, signed.report.impression, signed.report.advice) == (
+        expected,
+        expected,
+        expected,
+    )
+    assert signed.report.emergency
+    assert signed.report.follow_up_days == 30
+    read = await reports.report_for(c.health_worker.telegram_id, c.case_id)
+    assert read == signed.report
