@@ -116,8 +116,12 @@ def _study(study: Any, opts: Options) -> Result:
     result = Result(kind="study")
     series_info: list[dict[str, Any]] = []
     failures: list[ImagingError] = []
+    used: set[str] = set()
     for n, series in enumerate(study.series, start=1):
         name = f"s{series.number if series.number is not None else n}"
+        if name in used:  # Series Number is optional and not unique
+            name = f"{name}-{n}"
+        used.add(name)
         count = len(series.instances)
         try:
             rendered = render_series(series.instances)

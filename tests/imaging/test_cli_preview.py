@@ -185,3 +185,26 @@ def test_pdf_is_previewed_or_kept(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert record["ok"] is True
     assert record["kind"] == "pdf"
     assert record["modality"] == "DOC"
+
+
+def test_series_with_the_same_number_do_not_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    folder = tmp_path / "cd"
+    folder.mkdir()
+    for s in range(2):
+        series_uid = generate_uid()
+        for i in range(2):
+            ds = src.copy()
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.SeriesInstanceUID = series_uid
+            ds.SeriesNumber = 1
+            ds.InstanceNumber = i + 1
+            ds.save_as(folder / f"S{s}I{i}", enforce_file_format=True)
+    argv = [str(folder), "--out", str(tmp_path / "o"), "--json", "--workers", "0"]
+    code, [record] = _run(capsys, argv)
+    assert code == 0
+    assert len(record["series"]) == 2
+    assert len(set(record["outputs"])) == len(record["outputs"]) == 6
