@@ -159,10 +159,14 @@ class ReportService:
     # ------------------------------------------------------------------ writing
 
     async def begin(self, specialist_telegram_id: int, case_id: int) -> ReportPrompt | Refusal:
-        """Start (or resume) the report on ``case_id``; refused unless it may be signed."""
+        """Start (or resume) the report on ``case_id``; refused unless it may be signed.
+
+        Under the case lock, so a double tap on "Write report" resumes instead of racing.
+        """
         now = self.clock.now()
         async with self.db.transaction() as session:
-            case = await session.get(Case, case_id)
+            await lock_case(session, case_id)
+            case = await session.get(Case, case_id, populate_existing=True)
             user = await _user(session, specialist_telegram_id)
             refusal = await self._check_reportable(session, user, case)
             if refusal is not None:

@@ -520,3 +520,18 @@ async def test_free_text_is_kept_as_written(
     assert signed.report.follow_up_days == 30
     read = await reports.report_for(c.health_worker.telegram_id, c.case_id)
     assert read == signed.report
+
+
+async def test_a_double_tap_on_write_report_begins_once(
+    db: Database, clock: ManualClock, factory: Factory
+) -> None:
+    c = await consultation(factory)
+    tid = c.specialist.telegram_id
+    first, second = await asyncio.gather(
+        ReportService(db, clock).begin(tid, c.case_id),
+        ReportService(db, clock).begin(tid, c.case_id),
+    )
+    assert isinstance(first, ReportPrompt)
+    assert isinstance(second, ReportPrompt)
+    assert {first.resumed, second.resumed} == {False, True}
+    assert first.step is second.step is Field.FINDINGS
