@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot import handlers
 from bot.accounts.directory import Directory
@@ -123,6 +123,13 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=Ctx))
+        # Stopgap until the persistent outbox (issue 6): stay under the global and group
+        # limits and retry a 429 after its retry_after instead of losing the message.
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=settings.send_rate_per_second, max_retries=settings.send_retries
+            )
+        )
         .post_init(post_init)
         .build()
     )

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     default_language: str = "en"
     invite_default_ttl_hours: int = 7 * 24
     imaging_workers: int = 2
+    send_rate_per_second: float = 25.0
+    send_retries: int = 3
     roster_timezone: str = "Asia/Kolkata"
     escalation_emergency_minutes: int = 5
     escalation_urgent_minutes: int = 30

@@ -4,116 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.app import Runtime, build_services, close_services
 from bot.config import Settings
-from bot.domain import ROLE_LABELS, SPECIALTIES, Role
-from bot.handlers import texts
-from bot.i18n import LANGUAGE_NAMES, Catalogs
+from bot.domain import Role
+from bot.i18n import Catalogs
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
-from bot.sandbox.limits import Limits
 from bot.sandbox.live import running_bot
-from bot.sandbox.script import Person, Transcript, UnexpectedReply
+from bot.sandbox.scenario import DISTRICT, FACILITY, consultation, onboarding
+from bot.sandbox.script import Transcript, UnexpectedReply
 
 log = logging.getLogger(__name__)
-DISTRICT, FACILITY = "Dharwad", "PHC Amminabhavi"
-LINK = re.compile(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)")
-
-
-def _code(text: str | None) -> str:
-    match = LINK.search(text or "")
-    if match is None:
-        raise UnexpectedReply(f"no invite link in: {text!r}")
-    return match.group(1)
-
-
-async def play(client: SandboxClient, catalogs: Catalogs, code: str, language: str) -> Transcript:
-    """The scripted scenario; raises ``UnexpectedReply`` at the first wrong reply."""
-    t = Transcript()
-    en, local = catalogs.get("en"), catalogs.get(language)
-
-    t.note("A coordinator joins with the invite the operator printed")
-    ravi = await Person.join(client, t, "Ravi (coordinator)", language_code="en")
-    await ravi.send("/start", code)
-    picker = await ravi.expect(texts.choose_language(en))
-    await ravi.tap(picker, "English")
-    await ravi.expect(en._("What is your full name?"))
-    await ravi.send("Ravi Kumar")
-    await ravi.expect(en._("Welcome, {name}! Your registration is complete.", name="Ravi Kumar"))
-
-    t.note(f"The coordinator invites a health worker of {FACILITY}")
-    await ravi.send("/invite")
-    menu = await ravi.expect(en._("Whom do you want to invite?"))
-    await ravi.tap(menu, en._(ROLE_LABELS[Role.HEALTH_WORKER]))
-    await ravi.expect_edit(menu, en._("Which facility does the health worker belong to?"))
-    await ravi.tap(menu, FACILITY)
-    worker_code = _code((await ravi.expect_edit(menu, FACILITY)).text)
-
-    t.note(f"A health worker onboards in {LANGUAGE_NAMES[language]}")
-    sunita = await Person.join(client, t, "Sunita (health worker)", language_code=language)
-    await sunita.send("/start", worker_code)
-    picker = await sunita.expect(texts.choose_language(local))
-    await sunita.tap(picker, LANGUAGE_NAMES[language])
-    await sunita.expect(local._("What is your full name?"))
-    await sunita.send("12345")
-    await sunita.expect(local._(texts.PROBLEMS[texts.Problem.BAD_NAME]))
-    await sunita.send("Sunita Devi")
-    await sunita.expect(
-        local._("Welcome, {name}! Your registration is complete.", name="Sunita Devi")
-    )
-
-    t.note("The coordinator invites a radiologist, who onboards in English")
-    await ravi.send("/invite")
-    menu = await ravi.expect(en._("Whom do you want to invite?"))
-    await ravi.tap(menu, en._(ROLE_LABELS[Role.SPECIALIST]))
-    specialist_code = _code((await ravi.expect_edit(menu, "https://t.me/")).text)
-    meera = await Person.join(client, t, "Dr Meera (specialist)", language_code="en")
-    await meera.send("/start", specialist_code)
-    picker = await meera.expect(texts.choose_language(en))
-    await meera.tap(picker, "English")
-    await meera.expect(en._("What is your full name?"))
-    await meera.send("Dr. Meera Iyer")
-    await meera.expect(en._(texts.QUESTIONS[texts.Step.QUALIFICATION]))
-    await meera.send("MD (Radiology)")
-    await meera.expect(en._(texts.QUESTIONS[texts.Step.REGISTRATION_NUMBER]))
-    await meera.send("KMC 123456")
-    choices = await meera.expect(en._(texts.QUESTIONS[texts.Step.SPECIALTIES]))
-    await meera.tap(choices, en._(SPECIALTIES["radiology"]))
-    await meera.expect_edit(choices)
-    await meera.tap(choices, en._("Done"))
-    await meera.expect(
-        en._(
-            "Thank you, {name}. A coordinator will check your details; "
-            "I will message you here when you are approved.",
-            name="Dr. Meera Iyer",
-        )
-    )
-
-    t.note("The coordinator approves her with one tap")
-    card = await ravi.expect(en._("New registration to approve"), "KMC 123456")
-    await ravi.tap(card, en._("Approve"))
-    await ravi.expect_edit(card, en._("✅ Approved by you."))
-    await meera.expect(
-        en._(
-            "Your registration as {role} has been approved. Welcome to Sampark!",
-            role=en._(ROLE_LABELS[Role.SPECIALIST]),
-        )
-    )
-
-    t.note("The health worker checks her registration")
-    await sunita.send("/whoami")
-    await sunita.expect(local._("Name: {name}", name="Sunita Devi"), FACILITY)
-    return t
 
 
 async def _seed(settings: Settings) -> str:
     """What an operator does first: a facility and a pre-approved coordinator invite."""
-    from bot.app import build_services, close_services
-
     db, kv, services = await build_services(settings)
     try:
         await services.facilities.add(FACILITY, DISTRICT)
@@ -140,20 +50,40 @@ async def run_demo(settings: Settings, *, as_json: bool, language: str) -> int:
             update={"data_dir": Path(tmp), "database_url": "", "redis_url": "", "keys_file": None}
         )
         code = await _seed(demo_settings)
+        transcript = Transcript()
         async with (
-            BotApiEmulator(limits=Limits(flood_enabled=False)) as emulator,
-            running_bot(demo_settings, emulator),
-            SandboxClient(emulator.control_url) as client,
+            BotApiEmulator() as emulator,
+            running_bot(demo_settings, emulator) as runtime,
+            SandboxClient(emulator.control_url, default_timeout=30) as client,
         ):
             try:
-                transcript = await play(client, catalogs, code, language)
+                cast = await onboarding(client, catalogs, transcript, code, language)
+                await consultation(client, catalogs, transcript, cast, language, on_call(runtime))
             except UnexpectedReply as exc:
-                print(f"demo FAILED: {exc}", file=sys.stderr)
+                print(transcript.render(), f"\ndemo FAILED: {exc}", sep="\n", file=sys.stderr)
                 return 1
+            stats = await client.stats()
     print(transcript.to_json() if as_json else transcript.render())
     if not as_json:
-        print("\ndemo passed: every step got the reply it expected")
+        print(
+            f"\ndemo passed: every step got the reply it expected "
+            f"({stats['responses_429']} flood-limit refusals from the emulator)"
+        )
     return 0
+
+
+def on_call(runtime: Runtime) -> Callable[[int], Awaitable[None]]:
+    """Put a specialist (by Telegram id) on call for radiology all week."""
+
+    async def put(telegram_id: int) -> None:
+        services = runtime.services
+        user = await services.directory.by_telegram(telegram_id)
+        if user is None:
+            raise UnexpectedReply("the specialist is not registered")
+        for day in range(7):
+            await services.rosters.add_weekly(user.id, "radiology", day, "00:00", "24:00")
+
+    return put
 
 
 async def run_sandbox(settings: Settings, *, port: int, stop: asyncio.Event) -> int:

@@ -43,7 +43,7 @@ async def specialist(
     user = await world.services.directory.by_telegram(person.id)
     assert user is not None
     for day in range(7):
-        await world.services.rosters.add_weekly(user.id, specialty, day, "00:00", "23:59")
+        await world.services.rosters.add_weekly(user.id, specialty, day, "00:00", "24:00")
     return person
 
 

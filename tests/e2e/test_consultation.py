@@ -15,7 +15,8 @@ async def test_question_answer_report_acknowledge(world: World) -> None:
     meera = await specialist(world)
     sunita = await health_worker(world)
     code = await submit_case(world, sunita)
-    await meera.expect()  # the preview
+    await meera.expect()  # the chest film's preview
+    await meera.expect()  # the photo's preview
     card = await meera.expect(code)
     await meera.tap(card, en._("Accept"))
     card = await meera.expect_edit(card, en._("✅ You accepted this case."))

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.cases.drafts import Step
 from bot.clock import ManualClock
-from bot.domain import SPECIALTIES, URGENCY_LABELS, Urgency
-from bot.handlers import case_texts
-from bot.sandbox import specimens
+from bot.domain import SPECIALTIES, Urgency
+from bot.sandbox import scenario
 from bot.sandbox.script import Person
 from bot.storage.models import Case
 from tests.e2e.conftest import World
@@ -22,41 +19,10 @@ from tests.e2e.people import coordinator, health_worker, specialist
 async def submit_case(
     world: World, sunita: Person, *, urgency: Urgency = Urgency.URGENT, with_film: bool = True
 ) -> str:
-    """The shortest honest path through the form; returns the case code."""
-    tr = world.catalogs.get("hi")
-    q = case_texts.DRAFT_QUESTIONS
-    await sunita.send("/new")
-    await sunita.expect(tr._(q[Step.AGE]))
-    await sunita.send("45")
-    sex = await sunita.expect(tr._(q[Step.SEX]))
-    await sunita.tap(sex, tr._(case_texts.SEX_LABELS["female"]))
-    ids = await sunita.expect(tr._(q[Step.IDENTIFIERS]))
-    await sunita.tap(ids, tr._("Skip"))
-    await sunita.expect(tr._(q[Step.COMPLAINT]))
-    await sunita.send("Cough for 3 weeks")
-    history = await sunita.expect(tr._(q[Step.HISTORY]))
-    await sunita.tap(history, tr._("Skip"))
-    vitals = await sunita.expect(tr._(q[Step.VITALS]))
-    await sunita.tap(vitals, tr._("Skip"))
-    specialty = await sunita.expect(tr._(q[Step.SPECIALTY]))
-    await sunita.tap(specialty, tr._(SPECIALTIES["radiology"]))
-    choice = await sunita.expect(tr._(q[Step.URGENCY]))
-    await sunita.tap(choice, tr._(URGENCY_LABELS[urgency]))
-    files = await sunita.expect(tr._(q[Step.ATTACHMENTS]))
-    if with_film:
-        await world.client.send_document(sunita.id, specimens.chest_film_dicom(512), "CR.dcm")
-        status = await sunita.expect()
-        await sunita.expect_edit(status, "✅")
-        await sunita.expect()  # the thumbnail
-    await sunita.tap(files, tr._("Done"))
-    review = await sunita.expect(tr._(q[Step.REVIEW]))
-    await sunita.tap(review, tr._("Looks right"))
-    consent = await sunita.expect(tr._(q[Step.CONSENT]))
-    await sunita.tap(consent, tr._(case_texts.CONSENT_LABELS["patient"]))
-    submitted = await sunita.expect()
-    match = re.search(r"[2-9A-Z]{3}-[2-9A-Z]{3}", submitted.text or "")
-    assert match, submitted.text
-    return match.group(0)
+    """The health worker (Hindi) submits a radiology case; returns its code."""
+    return await scenario.submit_case(
+        world.client, world.catalogs, sunita, "hi", urgency=urgency, with_files=with_film
+    )
 
 
 async def case_id(world: World, code: str) -> int:
@@ -71,8 +37,10 @@ async def test_offer_with_previews_accept_and_tell_the_health_worker(world: Worl
     meera = await specialist(world)
     sunita = await health_worker(world)
     code = await submit_case(world, sunita)
-    preview = await meera.expect()
-    assert preview.attachment is not None and preview.protect_content
+    for _ in range(2):  # the chest film and the photo, as an album
+        preview = await meera.expect()
+        assert preview.attachment is not None and preview.protect_content
+        assert preview.media_group_id is not None
     card = await meera.expect(code, "Cough for 3 weeks")
     assert card.protect_content
     assert "Sunita" not in (card.text or "")
