@@ -24,7 +24,7 @@ from bot.imaging.worker import WorkerPool
 from bot.security.blobstore import BlobStore
 from bot.security.keys import KeyRing
 from bot.storage.database import Database
-from bot.storage.models import Attachment
+from bot.storage.models import Attachment, Case
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class AttachmentOutcome:
     modality: str | None = None
     frames: int = 1
     duplicate: bool = False
+    attachment_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,27 +103,27 @@ class AttachmentService:
                 {"hd": hd.id, "low": low.id, "modality": preview.modality, "frames": preview.frames}
             )
         async with self.db.transaction() as session:
-            session.add(
-                Attachment(
-                    case_id=case_id,
-                    kind=result.kind,
-                    status="ready",
-                    telegram_file_unique_id=file_unique_id,
-                    original_blob=objects[0].id if objects else None,
-                    preview_blob=previews[0]["low"] if previews else None,
-                    preview_hd_blob=previews[0]["hd"] if previews else None,
-                    meta={
-                        "objects": [o.id for o in objects],
-                        "previews": previews,
-                        "modality": result.modality,
-                        "frames": result.frames,
-                        "burned_in_risk": result.burned_in_risk,
-                        "compressed_suspect": result.compressed_suspect,
-                        "instances": result.instances,
-                    },
-                    created_at=self.clock.now(),
-                )
+            row = Attachment(
+                case_id=case_id,
+                kind=result.kind,
+                status="ready",
+                telegram_file_unique_id=file_unique_id,
+                original_blob=objects[0].id if objects else None,
+                preview_blob=previews[0]["low"] if previews else None,
+                preview_hd_blob=previews[0]["hd"] if previews else None,
+                meta={
+                    "objects": [o.id for o in objects],
+                    "previews": previews,
+                    "modality": result.modality,
+                    "frames": result.frames,
+                    "burned_in_risk": result.burned_in_risk,
+                    "compressed_suspect": result.compressed_suspect,
+                    "instances": result.instances,
+                },
+                created_at=self.clock.now(),
             )
+            session.add(row)
+            await session.flush()
         first = result.preview
         return AttachmentOutcome(
             ok=True,
@@ -132,6 +133,7 @@ class AttachmentService:
             burned_in_risk=result.burned_in_risk,
             modality=result.modality,
             frames=result.frames,
+            attachment_id=row.id,
         )
 
     async def add_voice(
@@ -142,18 +144,32 @@ class AttachmentService:
             return AttachmentOutcome(ok=True, kind="voice", duplicate=True)
         blob = await self.blobs.aput(data, kind="audio/ogg")
         async with self.db.transaction() as session:
-            session.add(
-                Attachment(
-                    case_id=case_id,
-                    kind="voice",
-                    status="ready",
-                    telegram_file_unique_id=file_unique_id,
-                    original_blob=blob.id,
-                    meta={"duration": duration, "objects": [blob.id]},
-                    created_at=self.clock.now(),
-                )
+            row = Attachment(
+                case_id=case_id,
+                kind="voice",
+                status="ready",
+                telegram_file_unique_id=file_unique_id,
+                original_blob=blob.id,
+                meta={"duration": duration, "objects": [blob.id]},
+                created_at=self.clock.now(),
             )
-        return AttachmentOutcome(ok=True, kind="voice")
+            session.add(row)
+            await session.flush()
+        return AttachmentOutcome(ok=True, kind="voice", attachment_id=row.id)
+
+    async def case_code(self, case_id: int) -> str | None:
+        """The code of the case a file is for (it keys the UID remapping)."""
+        async with self.db.transaction() as session:
+            return await session.scalar(select(Case.code).where(Case.id == case_id))
+
+    async def stored(self, attachment_id: int) -> tuple[str, str | None, int] | None:
+        """(kind, first HD preview blob or voice blob, duration) of one attachment."""
+        async with self.db.transaction() as session:
+            row = await session.get(Attachment, attachment_id)
+            if row is None or row.status != "ready":
+                return None
+            blob = row.original_blob if row.kind == "voice" else row.preview_hd_blob
+            return row.kind, blob, int((row.meta or {}).get("duration", 0))
 
     async def previews(self, case_id: int) -> list[PreviewBlob]:
         """Every stored preview of a case, in the order the files arrived."""

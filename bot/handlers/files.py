@@ -15,8 +15,10 @@ from telegram.error import TelegramError
 
 from bot.cases.attachments import MAX_DOWNLOAD_BYTES, AttachmentOutcome
 from bot.cases.drafts import DraftState, Step
-from bot.handlers import case_texts, general
+from bot.cases.refusals import Refusal
+from bot.handlers import case_texts, general, questions
 from bot.handlers.context import Ctx, speaker
+from bot.handlers.reports import REFUSALS
 from bot.i18n import Translator
 from bot.imaging.errors import Reason
 
@@ -27,6 +29,11 @@ async def incoming(update: Update, ctx: Ctx) -> None:
     """A document, photo or voice note: into the open draft, or the general answer."""
     message, tg_user = update.effective_message, update.effective_user
     if message is None or tg_user is None:
+        return
+    target = await ctx.services.compose.peek(tg_user.id)
+    if target is not None:
+        tr, _ = await speaker(update, ctx)
+        await _relay(ctx, tr, message, target.case_id)
         return
     state = await ctx.services.drafts.state(tg_user.id)
     accepts_files = state is not None and state.step is Step.ATTACHMENTS
@@ -41,23 +48,61 @@ async def incoming(update: Update, ctx: Ctx) -> None:
     await _file(ctx, tr, message, state)
 
 
+async def _relay(ctx: Ctx, tr: Translator, message: Message, case_id: int) -> None:
+    """A file sent after Ask/Answer: through the imaging pipeline, then to the other side."""
+    services = ctx.services
+    code = await services.attachments.case_code(case_id)
+    if code is None:
+        await services.compose.take(message.chat_id)
+        return
+    if message.voice is not None:
+        outcome = await _store_voice(ctx, tr, message, case_id)
+    else:
+        outcome = await _store_file(ctx, tr, message, case_id, code)
+    if outcome is None or not outcome.ok or outcome.attachment_id is None:
+        return  # refused with the reason; the person may send another file
+    await services.compose.take(message.chat_id)
+    relay = await services.questions.attach(message.chat_id, case_id, outcome.attachment_id)
+    if isinstance(relay, Refusal):
+        await message.reply_text(tr._(REFUSALS[relay.reason]))
+    elif await questions.forward_file(ctx, relay):
+        await message.reply_text(tr._("Sent for case {code}.", code=code))
+    else:
+        await message.reply_text(tr._("Saved, but it could not be delivered yet."))
+
+
 async def _voice(ctx: Ctx, tr: Translator, message: Message, state: DraftState) -> None:
+    """A voice note for the draft's history."""
+    if await _store_voice(ctx, tr, message, state.case_id):
+        await ctx.services.drafts.note_voice(message.chat_id)
+        await message.reply_text(tr._("🎙 Voice note saved."))
+
+
+async def _file(ctx: Ctx, tr: Translator, message: Message, state: DraftState) -> None:
+    """A document or photo for the draft's attachments."""
+    await _store_file(ctx, tr, message, state.case_id, state.code)
+
+
+async def _store_voice(
+    ctx: Ctx, tr: Translator, message: Message, case_id: int
+) -> AttachmentOutcome | None:
     voice = message.voice
     assert voice is not None
     if (voice.file_size or 0) > MAX_DOWNLOAD_BYTES:
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.TOO_LARGE]))
-        return
+        return None
     data = await _download(ctx, voice.file_id)
     duration = voice.duration
     seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else int(duration)
-    await ctx.services.attachments.add_voice(
-        state.case_id, data, seconds, file_unique_id=voice.file_unique_id
+    return await ctx.services.attachments.add_voice(
+        case_id, data, seconds, file_unique_id=voice.file_unique_id
     )
-    await ctx.services.drafts.note_voice(message.chat_id)
-    await message.reply_text(tr._("🎙 Voice note saved."))
 
 
-async def _file(ctx: Ctx, tr: Translator, message: Message, state: DraftState) -> None:
+async def _store_file(
+    ctx: Ctx, tr: Translator, message: Message, case_id: int, code: str
+) -> AttachmentOutcome | None:
+    """Download, process and store one document or photo; the sender sees the outcome."""
     item: Document | PhotoSize
     if message.document is not None:
         item = message.document
@@ -67,17 +112,18 @@ async def _file(ctx: Ctx, tr: Translator, message: Message, state: DraftState) -
         name, mime = "photo.jpg", "image/jpeg"
     else:
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.UNSUPPORTED]))
-        return
+        return None
     if (item.file_size or 0) > MAX_DOWNLOAD_BYTES:
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.TOO_LARGE]))
-        return
+        return None
     status = await message.reply_text(tr._("⏳ Processing the file…"))
     await ctx.bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
     data = await _download(ctx, item.file_id)
     outcome = await ctx.services.attachments.add(
-        state.case_id, state.code, data, name, mime, file_unique_id=item.file_unique_id
+        case_id, code, data, name, mime, file_unique_id=item.file_unique_id
     )
     await _report(ctx, tr, message, status, outcome, sent_as_photo=bool(message.photo))
+    return outcome
 
 
 async def _report(

@@ -18,6 +18,7 @@ from bot.handlers import callbacks
 from bot.handlers.context import Ctx, speaker
 from bot.handlers.notifier import workspace_buttons
 from bot.handlers.reports import REFUSALS
+from bot.imaging.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,48 @@ async def relay(update: Update, ctx: Ctx) -> bool:
     return True
 
 
-async def _forward(ctx: Ctx, relay: Relay) -> bool:
+async def forward_file(ctx: Ctx, relay: Relay) -> bool:
+    """Send a relayed file: images as a preview watermarked for the recipient, voice as is."""
+    stored = await ctx.services.attachments.stored(relay.attachment_id or 0)
+    if stored is None or stored[1] is None:
+        return False
+    kind, blob_id, duration = stored[0], stored[1], stored[2]
     to = relay.recipient
-    tr = ctx.services.catalogs.get(to.language)
+    label, markup = _label(ctx, relay)
+    attachments = ctx.services.attachments
+    try:
+        if kind == "voice":
+            data = await attachments.blobs.aget(blob_id)
+            await ctx.bot.send_voice(
+                to.telegram_id,
+                data,
+                duration=duration,
+                caption=label,
+                reply_markup=markup,
+                protect_content=True,
+            )
+        else:
+            mark = Watermark(relay.case.code, to.full_name, ctx.services.clock.now())
+            data = await attachments.watermarked(blob_id, mark)
+            await ctx.bot.send_photo(
+                to.telegram_id, data, caption=label, reply_markup=markup, protect_content=True
+            )
+    except Forbidden:
+        await ctx.services.directory.mark_unreachable(to.telegram_id)
+        return False
+    except TelegramError:
+        log.warning("file not relayed", extra={"case_id": relay.case.id})
+        return False
+    return True
+
+
+def _label(ctx: Ctx, relay: Relay) -> tuple[str, InlineKeyboardMarkup]:
+    """Who wrote (by role only) about which case, and the buttons to go on."""
+    tr = ctx.services.catalogs.get(relay.recipient.language)
     if relay.author_role is Role.SPECIALIST:
-        text = tr._("❓ The specialist asks about case {code}:", code=relay.case.code)
-        markup = InlineKeyboardMarkup(
+        return tr._(
+            "❓ The specialist asks about case {code}:", code=relay.case.code
+        ), InlineKeyboardMarkup(
             [
                 [
                     InlineKeyboardButton(
@@ -78,9 +115,15 @@ async def _forward(ctx: Ctx, relay: Relay) -> bool:
                 ]
             ]
         )
-    else:
-        text = tr._("💬 The health worker answers about case {code}:", code=relay.case.code)
-        markup = workspace_buttons(tr, relay.case)
+    return (
+        tr._("💬 The health worker answers about case {code}:", code=relay.case.code),
+        workspace_buttons(tr, relay.case),
+    )
+
+
+async def _forward(ctx: Ctx, relay: Relay) -> bool:
+    to = relay.recipient
+    text, markup = _label(ctx, relay)
     try:
         await ctx.bot.send_message(
             to.telegram_id,

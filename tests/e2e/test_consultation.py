@@ -106,3 +106,34 @@ async def _case_id(world: World, code: str) -> int:
     from tests.e2e.test_routing import case_id
 
     return await case_id(world, code)
+
+
+async def test_an_answer_with_a_photo_goes_through_the_pipeline(world: World) -> None:
+    from bot.sandbox import specimens
+
+    en, hi = world.catalogs.get("en"), world.catalogs.get("hi")
+    meera = await specialist(world)
+    sunita = await health_worker(world)
+    code = await submit_case(world, sunita, with_film=False)
+    card = await meera.expect(code)
+    await meera.tap(card, en._("Accept"))
+    card = await meera.expect_edit(card, en._("✅ You accepted this case."))
+    await sunita.expect(code)
+    await meera.tap(card, en._("Ask a question"))
+    await meera.expect()
+    await meera.send("Please send a photo of the lesion.")
+    await meera.expect()
+    question = await sunita.expect(code)
+    await sunita.tap(question, hi._("Answer"))
+    await sunita.expect()
+    await world.client.send_document(
+        sunita.id, specimens.lesion_photo_jpeg(), "lesion.jpg", mime_type="image/jpeg"
+    )
+    status = await sunita.expect(hi._("⏳ Processing the file…"))
+    await sunita.expect_edit(status, "✅")
+    await sunita.expect()  # the thumbnail of what was received
+    await sunita.expect(hi._("Sent for case {code}.", code=code))
+    photo = await meera.expect(en._("💬 The health worker answers about case {code}:", code=code))
+    assert photo.attachment is not None and photo.attachment.type == "photo"
+    assert photo.protect_content
+    assert en._("Write report") in photo.button_texts()
