@@ -8,10 +8,11 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.accounts.directory import UserView
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.services import Services
 
 SERVICES_KEY = "services"
+STALE = N_("This button is no longer valid.")
 
 
 class Ctx(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -46,3 +47,9 @@ async def translator_for(ctx: Ctx, telegram_id: int) -> Translator:
     services = ctx.services
     language = await services.directory.language_of(telegram_id)
     return services.catalogs.get(language or services.settings.default_language)
+
+
+async def alert(update: Update, tr: Translator, message: str = STALE) -> None:
+    """Answer a tap with a pop-up: a stale, forged or refused button changes nothing."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(tr._(message), show_alert=True)

@@ -16,7 +16,7 @@ from bot.cases.drafts import (
 )
 from bot.domain import SPECIALTIES, URGENCY_LABELS, Urgency
 from bot.handlers import callbacks, case_texts
-from bot.handlers.context import Ctx, speaker
+from bot.handlers.context import Ctx, alert, speaker
 from bot.i18n import Translator
 
 
@@ -120,7 +120,7 @@ async def continue_or_restart(update: Update, ctx: Ctx) -> None:
     except NotAHealthWorker:
         prompt = None
     if prompt is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
@@ -171,7 +171,7 @@ async def discard(update: Update, ctx: Ctx) -> None:
         return
     prompt = await drafts.resume(tg_user.id) if action == "no" else None
     if prompt is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
@@ -187,7 +187,7 @@ async def choose(update: Update, ctx: Ctx) -> None:
     parsed = callbacks.parse(query.data, "d", 2)
     step = Step(parsed.args[0]) if parsed and parsed.args[0] in Step._value2member_map_ else None
     if step is None or parsed is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     if step is Step.CONSENT and parsed.args[1] != "no":
         await query.answer()
@@ -195,7 +195,7 @@ async def choose(update: Update, ctx: Ctx) -> None:
         return
     prompt = await ctx.services.drafts.choose(tg_user.id, step, parsed.args[1])
     if prompt is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
@@ -208,7 +208,7 @@ async def _submit(update: Update, ctx: Ctx, tr: Translator, consent_by: str) -> 
         return
     outcome = await ctx.services.drafts.submit(tg_user.id, consent_by)
     if outcome is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     await query.edit_message_reply_markup(reply_markup=None)
     if not isinstance(outcome, Submitted):

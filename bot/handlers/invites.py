@@ -10,12 +10,13 @@ from bot.accounts.directory import UserView
 from bot.accounts.invites import deep_link
 from bot.domain import ROLE_LABELS, Role
 from bot.handlers import callbacks, keyboards
-from bot.handlers.context import Ctx, speaker
-from bot.i18n import Translator
+from bot.handlers.context import Ctx, alert, speaker
+from bot.i18n import N_, Translator
 
 #: Whom a coordinator may invite from the bot (administrators only come from the CLI).
 INVITABLE = (Role.HEALTH_WORKER, Role.SPECIALIST, Role.COORDINATOR)
 NO_FACILITY = 0
+ONLY_COORDINATORS = N_("Only coordinators can create invites.")
 
 
 async def invite(update: Update, ctx: Ctx) -> None:
@@ -24,7 +25,7 @@ async def invite(update: Update, ctx: Ctx) -> None:
     if message is None:
         return
     if user is None or not user.can_approve:
-        await message.reply_text(tr._("Only coordinators can create invites."))
+        await message.reply_text(tr._(ONLY_COORDINATORS))
         return
     await message.reply_text(
         tr._("Whom do you want to invite?"), reply_markup=keyboards.invite_roles(tr, INVITABLE)
@@ -40,10 +41,10 @@ async def invite_role(update: Update, ctx: Ctx) -> None:
     parsed = callbacks.parse(query.data, "inv", 1)
     roles = {role.value: role for role in INVITABLE}
     if parsed is None or parsed.args[0] not in roles:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     if user is None or not user.can_approve:
-        await query.answer(tr._("Only coordinators can create invites."), show_alert=True)
+        await alert(update, tr, ONLY_COORDINATORS)
         return
     role = roles[parsed.args[0]]
     facilities = await ctx.services.facilities.in_district(user.district)
@@ -78,14 +79,14 @@ async def invite_facility(update: Update, ctx: Ctx) -> None:
     parsed = callbacks.parse(query.data, "invf", 1)
     facility_id = callbacks.int_arg(parsed) if parsed else None
     if facility_id is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     if user is None or not user.can_approve:
-        await query.answer(tr._("Only coordinators can create invites."), show_alert=True)
+        await alert(update, tr, ONLY_COORDINATORS)
         return
     facility = await ctx.services.facilities.get(facility_id) if facility_id else None
     if facility_id and (facility is None or facility.district != user.district):
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     await query.answer()
     await query.edit_message_text(

@@ -11,7 +11,7 @@ from telegram.error import BadRequest
 from bot.cases.offers import DECLINE_REASONS, OfferOutcome
 from bot.cases.views import CaseView
 from bot.handlers import callbacks
-from bot.handlers.context import Ctx, speaker
+from bot.handlers.context import Ctx, alert, speaker
 from bot.handlers.notifier import (
     case_card,
     specialty_label,
@@ -45,7 +45,7 @@ async def offer(update: Update, ctx: Ctx) -> None:
     parsed = callbacks.parse(query.data, "of", 2)
     case_id = callbacks.int_arg(parsed, 1) if parsed else None
     if parsed is None or case_id is None or parsed.args[0] not in ("a", "d"):
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     if parsed.args[0] == "d":
         await query.answer()
@@ -85,7 +85,7 @@ async def decline(update: Update, ctx: Ctx) -> None:
     parsed = callbacks.parse(query.data, "dr", 2)
     case_id = callbacks.int_arg(parsed) if parsed else None
     if parsed is None or case_id is None or parsed.args[1] not in DECLINE_REASONS:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     result = await ctx.services.offers.decline(tg_user.id, case_id, parsed.args[1])
     if result.outcome is not OfferOutcome.DECLINED or result.case is None:
@@ -111,7 +111,7 @@ async def assign(update: Update, ctx: Ctx) -> None:
     case_id = callbacks.int_arg(parsed) if parsed else None
     user_id = callbacks.int_arg(parsed, 1) if parsed else None
     if case_id is None or user_id is None:
-        await query.answer(tr._("This button is no longer valid."), show_alert=True)
+        await alert(update, tr)
         return
     result = await ctx.services.offers.assign(tg_user.id, case_id, user_id)
     if result.outcome is not OfferOutcome.ASSIGNED or result.case is None:

@@ -17,7 +17,7 @@ from bot.accounts.onboarding import (
 from bot.domain import ROLE_LABELS, Status
 from bot.handlers import callbacks, keyboards, menus, texts
 from bot.handlers.approvals import ask_approvers
-from bot.handlers.context import Ctx, speaker
+from bot.handlers.context import Ctx, alert, speaker
 from bot.i18n import LANGUAGE_NAMES, Translator
 
 MAX_START_PAYLOAD = 64
@@ -210,4 +210,4 @@ async def stale_button(update: Update, ctx: Ctx) -> None:
     if query is None:
         return
     tr, _ = await speaker(update, ctx)
-    await query.answer(tr._("This button is no longer valid."), show_alert=True)
+    await alert(update, tr)
