@@ -37,6 +37,14 @@ class RosterError(ValueError):
     """A roster change was refused; the message says why in plain words."""
 
 
+class DuplicateShift(RosterError):
+    """``if_absent`` was asked and the very same shift is already in the roster."""
+
+    def __init__(self, existing: ShiftView) -> None:
+        super().__init__(f"shift {existing.id} is already in the roster")
+        self.existing = existing
+
+
 def parse_hhmm(text: str, *, allow_24: bool = False) -> int:
     """Minutes after midnight of ``HH:MM``; ``24:00`` only when ``allow_24`` (an end)."""
     match = _HHMM.match(text.strip())
@@ -138,12 +146,30 @@ class RosterService:
             raise RosterError(f"unknown time zone {tz!r}") from exc
 
     async def add_weekly(
-        self, specialist_id: int, specialty: str, weekday: int, start: str, end: str
+        self,
+        specialist_id: int,
+        specialty: str,
+        weekday: int,
+        start: str,
+        end: str,
+        *,
+        actor: int | None = None,
+        if_absent: bool = False,
     ) -> ShiftView:
-        """A recurring shift every ``weekday`` (0 = Monday) from ``start`` to ``end``."""
+        """A recurring shift every ``weekday`` (0 = Monday) from ``start`` to ``end``.
+
+        ``if_absent``: raise ``DuplicateShift`` instead of adding the same shift twice.
+        """
         if not 0 <= weekday <= 6:
             raise RosterError("weekday must be 0 (Monday) to 6 (Sunday)")
-        return await self._add(specialist_id, specialty, _window(start, end), weekday=weekday)
+        return await self._add(
+            specialist_id,
+            specialty,
+            _window(start, end),
+            weekday=weekday,
+            actor=actor,
+            if_absent=if_absent,
+        )
 
     async def add_override(
         self,
@@ -154,6 +180,8 @@ class RosterService:
         end: str,
         *,
         available: bool = True,
+        actor: int | None = None,
+        if_absent: bool = False,
     ) -> ShiftView:
         """A one-off window on ``on_date``: extra cover, or time off when not ``available``."""
         return await self._add(
@@ -162,6 +190,8 @@ class RosterService:
             _window(start, end),
             on_date=on_date.isoformat(),
             available=available,
+            actor=actor,
+            if_absent=if_absent,
         )
 
     async def _add(
@@ -173,6 +203,8 @@ class RosterService:
         weekday: int | None = None,
         on_date: str | None = None,
         available: bool = True,
+        actor: int | None = None,
+        if_absent: bool = False,
     ) -> ShiftView:
         if specialty not in SPECIALTIES:
             raise RosterError(
@@ -184,6 +216,20 @@ class RosterService:
                 raise RosterError(f"no user with id {specialist_id}")
             if user.role != Role.SPECIALIST:
                 raise RosterError(f"user {specialist_id} is a {user.role}, not a specialist")
+            if if_absent:
+                same = await session.scalar(
+                    select(Shift).where(
+                        Shift.specialist_id == specialist_id,
+                        Shift.specialty == specialty,
+                        Shift.weekday.is_(None) if weekday is None else Shift.weekday == weekday,
+                        Shift.on_date.is_(None) if on_date is None else Shift.on_date == on_date,
+                        Shift.start_minute == window[0],
+                        Shift.end_minute == window[1],
+                        Shift.available.is_(available),
+                    )
+                )
+                if same is not None:
+                    raise DuplicateShift(_shift_view(same, user))
             shift = Shift(
                 specialist_id=specialist_id,
                 specialty=specialty,
@@ -199,6 +245,7 @@ class RosterService:
                 session,
                 self.clock.now(),
                 "roster.add",
+                actor=actor,
                 subject=f"shift:{shift.id}",
                 specialist_id=specialist_id,
                 specialty=specialty,
@@ -206,14 +253,18 @@ class RosterService:
             )
             return _shift_view(shift, user)
 
-    async def remove(self, shift_id: int) -> bool:
+    async def remove(self, shift_id: int, *, actor: int | None = None) -> bool:
         """Delete a shift or override; False if there was none with that id."""
         async with self.db.transaction() as session:
             result = await session.execute(delete(Shift).where(Shift.id == shift_id))
             removed = bool(result.rowcount)  # type: ignore[attr-defined]
             if removed:
                 audit.record(
-                    session, self.clock.now(), "roster.remove", subject=f"shift:{shift_id}"
+                    session,
+                    self.clock.now(),
+                    "roster.remove",
+                    actor=actor,
+                    subject=f"shift:{shift_id}",
                 )
             return removed
 
