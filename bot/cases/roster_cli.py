@@ -8,6 +8,10 @@ Examples::
     sampark roster list --specialty radiology
     sampark roster remove 12
     sampark roster oncall --specialty radiology --at 2026-12-01T09:30
+    sampark roster import roster.csv
+    sampark roster export roster.csv      (or to standard output without FILE)
+
+The CSV format is described in ``bot/cases/roster_csv.py`` and ``docs/rosters.md``.
 
 Times are wall-clock in ``ROSTER_TIMEZONE`` (Asia/Kolkata unless configured); so is an
 ``--at`` without an offset.
@@ -19,10 +23,12 @@ import argparse
 import asyncio
 import sys
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.accounts.directory import Directory
+from bot.cases.roster_csv import MAX_BYTES, RosterCsv
 from bot.cases.rosters import WEEKDAYS, RosterError, RosterService, describe, parse_weekday
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings, load_settings
@@ -59,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="delete a shift by its id")
     remove.add_argument("shift_id", type=int)
 
+    importing = sub.add_parser(
+        "import", help="replace weekly shifts and add overrides from a CSV file (all or nothing)"
+    )
+    importing.add_argument("file", metavar="FILE")
+
+    exporting = sub.add_parser("export", help="write the roster as CSV (to FILE or stdout)")
+    exporting.add_argument("file", metavar="FILE", nargs="?")
+    exporting.add_argument(
+        "--all", action="store_true", help="include overrides dated before today"
+    )
+
     oncall = sub.add_parser("oncall", help="who is on call (now, or --at)")
     oncall.add_argument("--specialty", choices=sorted(SPECIALTIES))
     oncall.add_argument("--at", help="ISO date-time, e.g. 2026-12-01T21:30 (roster time zone)")
@@ -94,6 +111,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             lines = describe(await rosters.list_shifts(args.specialty))
             print("\n".join(lines) if lines else "no shifts")
             return 0
+        if args.action == "import":
+            return await _import(RosterCsv(rosters), args.file)
+        if args.action == "export":
+            return await _export(RosterCsv(rosters), args.file, include_past=args.all)
         if args.action == "remove":
             if await rosters.remove(args.shift_id):
                 print(f"removed shift {args.shift_id}")
@@ -136,6 +157,48 @@ async def _add(rosters: RosterService, directory: Directory, args: argparse.Name
             available=not args.off,
         )
     print("added " + describe([made])[0])
+    return 0
+
+
+def _read_head(path: str) -> bytes:
+    """At most one byte over the import limit, so a huge file is refused, not loaded."""
+    with Path(path).open("rb") as handle:
+        return handle.read(MAX_BYTES + 1)
+
+
+async def _import(csvs: RosterCsv, path: str) -> int:
+    try:
+        data = await asyncio.to_thread(_read_head, path)
+    except OSError as exc:
+        raise RosterError(f"cannot read {path}: {exc.strerror or exc}") from None
+    result = await csvs.import_csv(data)
+    if not result.ok:
+        for problem in result.problems:
+            print(f"{path}: {problem.english()}", file=sys.stderr)
+        count = len(result.problems)
+        print(
+            f"sampark roster: nothing imported ({count} problem{'s' * (count != 1)})",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"imported: {result.weekly} weekly shifts (replacing {result.replaced}) for "
+        f"{', '.join(result.specialties) or 'no specialty'}; {result.overrides} overrides added"
+        + (f", {result.overrides_present} already present" if result.overrides_present else "")
+    )
+    return 0
+
+
+async def _export(csvs: RosterCsv, path: str | None, *, include_past: bool) -> int:
+    data = await csvs.export_csv(since=None if include_past else csvs.today())
+    if path is None or path == "-":
+        sys.stdout.write(data.decode("utf-8-sig"))
+        return 0
+    try:
+        await asyncio.to_thread(Path(path).write_bytes, data)
+    except OSError as exc:
+        raise RosterError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}")
     return 0
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.cases import roster_cli
 from bot.cases import roster_csv as rc
 from bot.cases.roster_csv import RosterCsv, decode, parse
 from bot.cases.rosters import WEEKDAYS, RosterService, format_hhmm
 from bot.clock import ManualClock
+from bot.config import Settings
 from bot.domain import Role
 from bot.storage.database import Database
 from bot.storage.models import AuditEvent, Shift, User
@@ -275,3 +279,42 @@ async def test_round_trip(
 def test_parse_is_pure_and_reports_extra_cells() -> None:
     rows, problems = parse((HEADER + "1,,,radiology,mon,,08:00,20:00,yes,surprise\n").encode())
     assert rows == [] and [(p.line, p.message) for p in problems] == [(2, rc.EXTRA_CELLS)]
+
+
+@pytest.fixture
+def cli_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.delenv("ROSTER_TIMEZONE", raising=False)
+
+
+async def test_cli_import_and_export(
+    cli_env: None,
+    factory: Factory,
+    rosters: RosterService,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = await factory.specialist(name="Dr A")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + f"{a.id},,,radiology,someday,,08:00,20:00,\n")
+    code = await asyncio.to_thread(roster_cli.main, ["import", str(bad)])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "line 2, column day: someday is not a day of the week" in err
+    assert "nothing imported (1 problem)" in err
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + f"{a.id},,,radiology,mon,,08:00,20:00,\n")
+    code = await asyncio.to_thread(roster_cli.main, ["import", str(good)])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "imported: 1 weekly shifts" in out
+    assert [v.when for v in await rosters.list_shifts()] == ["Mon 08:00-20:00"]
+    code = await asyncio.to_thread(roster_cli.main, ["export"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and f"{a.id},MMC-1,Dr A,radiology,mon,,08:00,20:00,yes" in out
+    target = tmp_path / "out.csv"
+    code = await asyncio.to_thread(roster_cli.main, ["export", str(target)])
+    assert code == 0 and target.read_bytes().startswith("\ufeff".encode())
+    code = await asyncio.to_thread(roster_cli.main, ["import", str(tmp_path / "missing.csv")])
+    assert code == 2 and "cannot read" in capsys.readouterr().err
