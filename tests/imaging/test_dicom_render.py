@@ -583,3 +583,26 @@ def test_forged_j2k_size_is_refused(corpus: Path) -> None:
     with pytest.raises(ImagingError) as err:
         render(load(bytes(forged)))
     assert err.value.reason is Reason.CORRUPT
+
+
+def test_ybr_ict_jpeg2000_comes_out_as_rgb() -> None:
+    """YBR_ICT (PS3.3 C.7.6.3.1.2): the irreversible colour transform lives in the J2K stream."""
+    openjpeg = pytest.importorskip("openjpeg")
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000
+
+    ds = load(BUNDLED_DIR / "SC_rgb_rle.dcm")
+    ds.decompress()
+    stream = openjpeg.encode(
+        ds.pixel_array, photometric_interpretation=1, use_mct=True, compression_ratios=[5]
+    )
+    cod = stream.find(b"\xff\x52")
+    assert stream[cod + 8] == 1  # multiple component transform on
+    ds.PixelData = encapsulate([stream])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEG2000
+    ds.PhotometricInterpretation = "YBR_ICT"
+    rgb = np.asarray(render(ds).image, dtype=np.int16)
+    for row, channel in ((5, 0), (25, 1), (45, 2)):
+        assert rgb[row, 50, channel] > 200
+        assert max(rgb[row, 50, c] for c in range(3) if c != channel) < 60
