@@ -128,6 +128,7 @@ def _days(axes: Axes, stats: Statistics, labels: ChartLabels) -> None:
         axes.set_ylim(0, 1)
         axes.text(0.5, 0.5, labels.no_data, ha="center", fontsize=15, transform=axes.transAxes)
     else:
+        axes.set_ylim(0, max(5, max(bottoms) * 1.05))  # one case is not a tall bar
         axes.legend(
             fontsize=12, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=3
         )
