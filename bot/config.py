@@ -45,8 +45,10 @@ class Settings(BaseSettings):
     default_language: str = "en"
     invite_default_ttl_hours: int = 7 * 24
     imaging_workers: int = 2
-    send_rate_per_second: float = 25.0
-    send_retries: int = 3
+    send_rate_per_second: float = 28.0  # the outbox's budget for the whole token
+    send_private_per_second: float = 1.0
+    send_group_per_minute: float = 20.0
+    send_retries: int = 5  # 5xx and network errors, with exponential backoff
     roster_timezone: str = "Asia/Kolkata"
     escalation_emergency_minutes: int = 5
     escalation_urgent_minutes: int = 30
