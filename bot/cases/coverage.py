@@ -68,6 +68,11 @@ class Coverage:
     specialties: tuple[str, ...]
     blocks: dict[str, list[Block]]
     gaps: dict[str, list[Gap]]
+    zone: str = "Asia/Kolkata"
+
+    @property
+    def days(self) -> int:
+        return round((self.end - self.start).total_seconds() / 86400)
 
     @property
     def has_gaps(self) -> bool:
@@ -172,7 +177,8 @@ class CoverageService:
             gaps[code] = [
                 Gap(code, s, e) for s, e in subtract([(window_start, window_end)], covered)
             ]
-        return Coverage(window_start, window_end, ordered, blocks, gaps)
+        zone = str(self.rosters.tz)
+        return Coverage(window_start, window_end, ordered, blocks, gaps, zone)
 
     @staticmethod
     async def _shifts(session: AsyncSession, dates: list[date]) -> list[tuple[Shift, User]]:
@@ -203,6 +209,11 @@ class CoverageService:
         ):
             found.update(code for code in offered or () if code in SPECIALTIES)
         return found
+
+    async def offered_specialties(self) -> set[str]:
+        """Specialties at least one active specialist offers."""
+        async with self.rosters.db.transaction() as session:
+            return await self._specialties(session)
 
     async def coordinators(self) -> list[UserView]:
         """Active, reachable coordinators: who receives the daily gap message."""
