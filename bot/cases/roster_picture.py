@@ -30,6 +30,7 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Patch
 
 from bot.cases.coverage import Block, Coverage
+from bot.domain import SPECIALTIES
 from bot.i18n import N_
 
 FONT = "DejaVu Sans"
@@ -66,7 +67,8 @@ class PictureLabels:
         text += "".join(label for _, label in self.specialties)
         if drawable(text):
             return self
-        return PictureLabels()
+        english = tuple((code, SPECIALTIES.get(code, code)) for code, _ in self.specialties)
+        return PictureLabels(specialties=english)
 
 
 @cache
