@@ -1,8 +1,8 @@
 """The statistics chart: cases per day stacked by status, and turnaround bars.
 
 Pure and synchronous (bytes out, no database, no chat); callers in the event loop run it
-in a thread. matplotlib is used with the Agg backend, selected before pyplot is imported,
-and through the object API (no global figure state), so threads can render at once.
+in a thread. matplotlib is used with the Agg backend, selected at import (pyplot is never
+used: the object API keeps no global figure state, so threads can render at once).
 
 Fonts: matplotlib ships DejaVu Sans, which has no Indian scripts. Labels are drawn in the
 reader's language only when DejaVu Sans covers every character (English, and any
@@ -13,12 +13,9 @@ dates are plain numerals (``28/11``), which every reader understands.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import cache
-
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import matplotlib
 
