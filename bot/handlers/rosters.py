@@ -101,7 +101,7 @@ async def oncall(update: Update, ctx: Ctx) -> None:
     lines = [
         tr._(
             "On call now ({time}):",
-            time=f"{services.rosters.local(now):%H:%M}",
+            time=services.rosters.local(now).strftime("%H:%M"),
         ),
         "",
     ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.cases import roster_csv
-from bot.cases.rosters import DAY_MINUTES
+from bot.cases.coverage import GAP_REPORT, DailyGaps
+from bot.cases.escalation import Timers
+from bot.clock import ManualClock
 from bot.handlers import rosters
 from bot.i18n import Translator
 from bot.sandbox.script import Person
@@ -175,7 +179,6 @@ async def test_csv_with_errors_then_valid_and_oncall_follows(world: World) -> No
     assert f"{arjun_id},KMC 123456,Dr. Arjun Rao,radiology,mon,,00:00,24:00,yes" in data.decode(
         "utf-8-sig"
     )
-    assert DAY_MINUTES == 1440
 
 
 async def test_a_health_worker_cannot_change_rosters(world: World) -> None:
@@ -203,12 +206,32 @@ async def test_a_health_worker_cannot_change_rosters(world: World) -> None:
 async def test_daily_gap_report_reaches_coordinators(world: World) -> None:
     tr = en(world)
     ravi = await coordinator(world)
-    meera = await specialist(world, "Dr. Meera Iyer")
+    await specialist(world, "Dr. Meera Iyer")
     for shift in await world.services.rosters.list_shifts():
         if shift.weekday == 2:  # nobody on Wednesdays
             await world.services.rosters.remove(shift.id)
-    assert meera.id
     sent = await rosters.report_gaps(world.runtime.application.bot, world.services)
     assert sent == 1
     reply = await ravi.expect(tr._("Radiology") + ":")
     assert "07/01 00:00–24:00" in (reply.text or "")
+
+
+async def test_daily_gap_timer_through_the_bot(world: World, clock: ManualClock) -> None:
+    """The durable timer as the lead wires it: fires once at 07:00 and schedules tomorrow's."""
+    tr = en(world)
+    ravi = await coordinator(world)
+    await specialist(world, "Dr. Meera Iyer")
+    services = world.services
+    notifier = rosters.TelegramGapNotifier(
+        services.catalogs, services.directory, world.runtime.application.bot
+    )
+    timers = Timers(world.runtime.db, clock)
+    daily = DailyGaps(rosters.coverage_service(services), timers, notifier, at="07:00")
+    timer_id = await daily.ensure_scheduled()
+    clock.advance(timedelta(hours=21))  # Tuesday 07:00 IST
+    assert await daily.fire(timer_id, None, clock.now())
+    await ravi.expect(tr._("✅ No gaps in the on-call roster for the next {n} days.", n=7))
+    assert not await daily.fire(timer_id, None, clock.now())
+    await ravi.silence()
+    [following] = await timers.pending()
+    assert following.kind == GAP_REPORT
