@@ -25,7 +25,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from babel.dates import get_day_names
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Update,
+)
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -291,12 +298,12 @@ async def roster_button(update: Update, ctx: Ctx) -> None:
         await alert(update, tr)
 
 
-async def _begin(ctx: Ctx, query: Any, text: str, markup: InlineKeyboardMarkup) -> None:
+async def _begin(ctx: Ctx, query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     """A dialogue starts in a message of its own; the picture keeps its buttons."""
     await ctx.bot.send_message(query.from_user.id, text[:TEXT_LIMIT], reply_markup=markup)
 
 
-async def _show(query: Any, text: str, markup: InlineKeyboardMarkup | None) -> None:
+async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     """Replace the dialogue message: a caption on the picture, text elsewhere."""
     try:
         if query.message is not None and getattr(query.message, "photo", None):
@@ -308,7 +315,7 @@ async def _show(query: Any, text: str, markup: InlineKeyboardMarkup | None) -> N
 
 
 async def _choose_specialist(
-    ctx: Ctx, tr: Translator, query: Any, kind: str, code: str, heading: str
+    ctx: Ctx, tr: Translator, query: CallbackQuery, kind: str, code: str, heading: str
 ) -> None:
     people = await ctx.services.directory.specialists_for(code)
     label = tr._(SPECIALTIES[code])
@@ -327,7 +334,9 @@ async def _choose_specialist(
     )
 
 
-async def _weekly(ctx: Ctx, tr: Translator, user: UserView, query: Any, args: list[str]) -> None:
+async def _weekly(
+    ctx: Ctx, tr: Translator, user: UserView, query: CallbackQuery, args: list[str]
+) -> None:
     """``rs`` → specialty → specialist → weekday → from hour → to hour → saved."""
     heading = tr._("New weekly shift")
     if not args:
@@ -429,7 +438,9 @@ def _added(tr: Translator, who: UserView, code: str, when: str) -> str:
     )
 
 
-async def _override(ctx: Ctx, tr: Translator, user: UserView, query: Any, args: list[str]) -> None:
+async def _override(
+    ctx: Ctx, tr: Translator, user: UserView, query: CallbackQuery, args: list[str]
+) -> None:
     """``ro`` → specialty → specialist → date → on/off → from hour → to hour → saved."""
     heading = tr._("One-day change")
     if not args:
@@ -563,7 +574,9 @@ async def _upcoming(ctx: Ctx, code: str) -> list[ShiftView]:
     ]
 
 
-async def _remove(ctx: Ctx, tr: Translator, user: UserView, query: Any, args: list[str]) -> None:
+async def _remove(
+    ctx: Ctx, tr: Translator, user: UserView, query: CallbackQuery, args: list[str]
+) -> None:
     """``rx`` → specialty → shift → confirm → removed."""
     heading = tr._("Remove a shift")
     if not args:
