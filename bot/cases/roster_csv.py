@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.rosters import (
@@ -536,20 +536,18 @@ class RosterCsv:
             replaced = int(result.rowcount)  # type: ignore[attr-defined]
         for r in weekly:
             session.add(_shift(r))
-        added = present = 0
-        for r in overrides:
-            assert r.on_date is not None
-            exists = await session.scalar(
-                select(func.count(Shift.id)).where(
-                    Shift.specialist_id == r.specialist_id,
-                    Shift.specialty == r.specialty,
-                    Shift.on_date == r.on_date.isoformat(),
-                    Shift.start_minute == r.start,
-                    Shift.end_minute == r.end,
-                    Shift.available.is_(r.available),
+        existing: set[tuple[object, ...]] = set()
+        if overrides:
+            found = await session.scalars(
+                select(Shift).where(
+                    Shift.on_date.is_not(None),
+                    Shift.specialist_id.in_({r.specialist_id for r in overrides}),
                 )
             )
-            if exists:
+            existing = {_key(shift) for shift in found}
+        added = present = 0
+        for r in overrides:
+            if _key(_shift(r)) in existing:
                 present += 1
                 continue
             session.add(_shift(r))
@@ -635,6 +633,17 @@ def _shift(r: CsvRow) -> Shift:
         start_minute=r.start,
         end_minute=r.end,
         available=r.available,
+    )
+
+
+def _key(shift: Shift) -> tuple[object, ...]:
+    return (
+        shift.specialist_id,
+        shift.specialty,
+        shift.on_date,
+        shift.start_minute,
+        shift.end_minute,
+        bool(shift.available),
     )
 
 
