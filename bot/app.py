@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import handlers
 from bot.accounts.directory import Directory
@@ -21,6 +21,7 @@ from bot.cases.compose import ComposeService
 from bot.cases.drafts import DraftService
 from bot.cases.escalation import Escalator, Timers
 from bot.cases.offers import OfferService
+from bot.cases.ports import MessageRef
 from bot.cases.questions import QuestionService
 from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
@@ -29,8 +30,10 @@ from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
+from bot.handlers.sender import OutboxSender, SenderOptions, attachment_files
 from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
+from bot.outbox import Outbox, SendBudget, SendLimits
 from bot.security.blobstore import LocalBlobStore
 from bot.security.fields import FieldCipher
 from bot.security.keys import open_keyring
@@ -82,7 +85,8 @@ async def build_services(
     pool = WorkerPool(settings.imaging_workers)
     catalogs = Catalogs(settings.locales_dir)
     attachments = AttachmentService(db, clock, blobs, pool, keyring)
-    notifier = TelegramCaseNotifier(catalogs, clock, attachments, directory)
+    outbox = Outbox(db, clock)
+    notifier = TelegramCaseNotifier(catalogs, clock, attachments, directory, outbox)
     rosters = RosterService(db, clock, settings.roster_timezone)
     timers = Timers(db, clock)
     offers = OfferService(db, clock, rosters, notifier, settings, timers=timers)
@@ -106,6 +110,7 @@ async def build_services(
         reports=ReportService(db, clock),
         questions=QuestionService(db, clock),
         notifier=notifier,
+        outbox=outbox,
     )
     return db, kv, services
 
@@ -123,21 +128,39 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=Ctx))
-        # Stopgap until the persistent outbox (issue 6): stay under the global and group
-        # limits and retry a 429 after its retry_after instead of losing the message.
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=settings.send_rate_per_second, max_retries=settings.send_retries
-            )
-        )
+        # No PTB rate limiter: what the bot sends on its own goes through the outbox
+        # (bot.handlers.sender); direct replies are few and follow a person's action.
         .post_init(post_init)
         .build()
     )
     attach(application, services)
-    if isinstance(services.notifier, TelegramCaseNotifier):
-        services.notifier.bot = application.bot
     handlers.register(application)
     return application
+
+
+def build_sender(runtime: Runtime) -> OutboxSender:
+    """The outbox sender for this process: one shared budget in Redis for the token."""
+    settings, services = runtime.settings, runtime.services
+    limits = SendLimits(
+        global_rate=settings.send_rate_per_second,
+        private_rate=settings.send_private_per_second,
+        group_rate=settings.send_group_per_minute / 60.0,
+    )
+    offers = services.offers
+
+    async def offer_receipt(receipt: dict[str, Any], ref: MessageRef | None) -> None:
+        await offers.offer_sent(int(receipt["case_id"]), int(receipt["specialist_id"]), ref)
+
+    return OutboxSender(
+        services.outbox,
+        SendBudget(runtime.kv.redis, limits),
+        runtime.application.bot,
+        files=attachment_files(services.attachments),
+        receipts={"offer": offer_receipt},
+        on_blocked=services.directory.mark_unreachable,
+        clock=services.clock,
+        options=SenderOptions(max_attempts=settings.send_retries + 1),
+    )
 
 
 async def build_runtime(
@@ -166,9 +189,11 @@ async def serve(
         escalations = asyncio.create_task(
             runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
         )
+        sending = asyncio.create_task(build_sender(runtime).run(stop))
         if ready is not None:
             ready.set()
         await stop.wait()
         await escalations
         await application.updater.stop()
+        await sending  # calls in flight are settled; queued rows wait for the next start
         await application.stop()

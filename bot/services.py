@@ -21,6 +21,7 @@ from bot.cases.rosters import RosterService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
+from bot.outbox import Outbox
 from bot.security.blobstore import BlobStore
 from bot.security.fields import FieldCipher
 
@@ -46,3 +47,4 @@ class Services:
     reports: ReportService
     questions: QuestionService
     notifier: CaseNotifier
+    outbox: Outbox

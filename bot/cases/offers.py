@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.accounts.directory import Directory, UserView, user_view
 from bot.cases import routing, states
 from bot.cases.escalation import OFFER_TIMEOUT, REROUTE, ROUTE, Timers
-from bot.cases.ports import CaseNotifier, EscalationReason, MessageRef, WithdrawReason
+from bot.cases.ports import CaseNotifier, EscalationReason, MessageRef, Queued, WithdrawReason
 from bot.cases.rosters import RosterService
 from bot.cases.views import CaseView, case_view
 from bot.clock import Clock
@@ -628,7 +628,9 @@ class OfferService:
             await self._quietly(self.notifier.case_accepted(case, specialist, health_worker))
         reroute = False
         for offer_id, specialist in effects.offers:
-            sent: MessageRef | None = await self._quietly(self.notifier.offer(case, specialist))
+            sent = await self._quietly(self.notifier.offer(case, specialist))
+            if isinstance(sent, Queued):  # the ref comes later, through ``offer_sent``
+                continue
             reroute |= await self._store_ref(offer_id, specialist, case, sent)
         if effects.nobody_on_call is not None:
             await self._quietly(self.notifier.nobody_on_call(case, effects.nobody_on_call))
@@ -639,6 +641,19 @@ class OfferService:
             await self._quietly(self.notifier.escalated(case, coordinators, effects.escalation))
         if reroute:  # every offer just made was undeliverable: next candidates now
             await self.route(case.id)
+
+    async def offer_sent(self, case_id: int, specialist_id: int, ref: MessageRef | None) -> None:
+        """The outbox settled a queued offer card: remember where it went, or (``None``:
+        blocked, failed, outcome unknown) mark the offer undelivered and route on."""
+        async with self.db.transaction() as session:
+            offer = await self._latest_offer(session, case_id, specialist_id)
+            specialist = await session.get(User, specialist_id)
+            case = await session.get(Case, case_id)
+            if offer is None or specialist is None or case is None:
+                return
+            offer_id, holder, view = offer.id, user_view(specialist), case_view(case)
+        if await self._store_ref(offer_id, holder, view, ref):
+            await self.route(case_id)
 
     async def _store_ref(
         self, offer_id: int, specialist: UserView, case: CaseView, ref: MessageRef | None

@@ -23,6 +23,17 @@ class MessageRef:
     message_id: int
 
 
+class Queued:
+    """The message waits in the outbox: its ``MessageRef`` arrives later, when it is sent
+    (``OfferService.offer_sent``), or the offer is settled as undelivered then."""
+
+    def __repr__(self) -> str:
+        return "QUEUED"
+
+
+QUEUED = Queued()
+
+
 class WithdrawReason(StrEnum):
     TAKEN = "taken"  # another specialist accepted first
     EXPIRED = "expired"  # nobody answered in time; offered to someone else
@@ -35,8 +46,9 @@ class EscalationReason(StrEnum):
 
 
 class CaseNotifier(Protocol):
-    async def offer(self, case: CaseView, specialist: UserView) -> MessageRef | None:
-        """Show the case card with Accept / Decline; None if it could not be delivered."""
+    async def offer(self, case: CaseView, specialist: UserView) -> MessageRef | Queued | None:
+        """Show the case card with Accept / Decline; None if it could not be delivered,
+        ``QUEUED`` if it will be sent later (the ref then comes through a receipt)."""
         ...
 
     async def offer_withdrawn(

@@ -5,33 +5,37 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden, TelegramError
 
 from bot.accounts.directory import Outcome, UserView
 from bot.domain import ROLE_LABELS
 from bot.handlers import callbacks, keyboards, menus, texts
 from bot.handlers.context import Ctx, speaker, translator_for
+from bot.handlers.notifier import text_message
+from bot.outbox import Priority
 
 log = logging.getLogger(__name__)
 
 
 async def ask_approvers(ctx: Ctx, applicant: UserView) -> None:
-    """Send every approver a card with Approve / Reject, in the approver's language."""
+    """Queue for every approver a card with Approve / Reject, in the approver's language."""
     services = ctx.services
     approvers = await services.directory.approvers_for(applicant.district)
     if not approvers:
         log.warning("no approver for a pending registration", extra={"user_id": applicant.id})
+    cards = []
     for approver in approvers:
         tr = services.catalogs.get(approver.language)
         card = tr._("New registration to approve") + "\n\n" + texts.profile(tr, applicant)
-        try:
-            await ctx.bot.send_message(
-                approver.telegram_id, card, reply_markup=keyboards.approval(tr, applicant.id)
+        cards.append(
+            text_message(
+                approver.telegram_id,
+                card,
+                keyboards.approval(tr, applicant.id),
+                priority=Priority.ALERT,
+                protect=False,
             )
-        except Forbidden:
-            await services.directory.mark_unreachable(approver.telegram_id)
-        except TelegramError:
-            log.warning("approval card not delivered", extra={"approver_id": approver.id})
+        )
+    await services.outbox.enqueue(cards)
 
 
 async def decide(update: Update, ctx: Ctx) -> None:
@@ -85,9 +89,7 @@ async def _tell_applicant(ctx: Ctx, applicant: UserView, approved: bool) -> None
             "Your registration was not approved. "
             "If you think this is a mistake, please contact your coordinator."
         )
-    try:
-        if approved:
-            await menus.set_for_user(ctx.bot, tr, applicant)
-        await ctx.bot.send_message(applicant.telegram_id, text)
-    except Forbidden:
-        await ctx.services.directory.mark_unreachable(applicant.telegram_id)
+    if approved:
+        await menus.set_for_user(ctx.bot, tr, applicant)  # never raises
+    message = text_message(applicant.telegram_id, text, priority=Priority.ALERT, protect=False)
+    await ctx.services.outbox.enqueue([message])

@@ -1,27 +1,30 @@
-"""The Telegram side of case events: the services decide, this renders and sends.
+"""The Telegram side of case events: the services decide, this renders and queues.
 
-Implements ``bot.cases.ports.CaseNotifier``. Every clinical message is sent with
-``protect_content``; previews are watermarked for their recipient.
+Implements ``bot.cases.ports.CaseNotifier``. Nothing is sent from here: every message
+becomes a row in the persistent outbox (clinical priority), which the sender delivers
+within Telegram's limits. Every clinical message carries ``protect_content``; previews
+are referenced by blob id and watermarked for their recipient when sent.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from babel.dates import format_timedelta
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
-from telegram.error import Forbidden, TelegramError
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.accounts.directory import Directory, UserView
 from bot.cases.attachments import AttachmentService
-from bot.cases.ports import EscalationReason, MessageRef, WithdrawReason
+from bot.cases.ports import QUEUED, EscalationReason, MessageRef, Queued, WithdrawReason
 from bot.cases.views import CaseView
 from bot.clock import Clock
 from bot.domain import SPECIALTIES, URGENCY_LABELS, Urgency
 from bot.handlers import callbacks, case_texts
+from bot.handlers.sender import watermark_ref
 from bot.i18n import N_, Catalogs, Translator
-from bot.imaging.watermark import Watermark
+from bot.outbox import Message, Outbox, Priority
 
 log = logging.getLogger(__name__)
 ALBUM_MAX = 10
@@ -106,8 +109,27 @@ def workspace_buttons(tr: Translator, case: CaseView) -> InlineKeyboardMarkup:
     )
 
 
+def text_message(
+    chat_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    priority: Priority = Priority.CLINICAL,
+    protect: bool = True,
+    dedupe_key: str | None = None,
+    receipt: dict[str, Any] | None = None,
+) -> Message:
+    """A ``sendMessage`` outbox row (buttons stored as their JSON)."""
+    params: dict[str, Any] = {"text": text}
+    if markup is not None:
+        params["reply_markup"] = markup.to_dict()
+    if protect:
+        params["protect_content"] = True
+    return Message(chat_id, "sendMessage", params, priority, dedupe_key, receipt)
+
+
 class TelegramCaseNotifier:
-    """Sends case events; ``bot`` is set once the PTB application exists."""
+    """Queues case events in the outbox, rendered in each reader's language."""
 
     def __init__(
         self,
@@ -115,76 +137,65 @@ class TelegramCaseNotifier:
         clock: Clock,
         attachments: AttachmentService,
         directory: Directory,
+        outbox: Outbox,
     ) -> None:
         self.catalogs = catalogs
         self.clock = clock
         self.attachments = attachments
         self.directory = directory
-        self.bot: Bot | None = None
+        self.outbox = outbox
 
-    def _bot(self) -> Bot:
-        if self.bot is None:
-            raise RuntimeError("notifier used before the bot was attached")
-        return self.bot
-
-    async def offer(self, case: CaseView, specialist: UserView) -> MessageRef | None:
+    async def offer(self, case: CaseView, specialist: UserView) -> MessageRef | Queued | None:
+        """Previews, voice notes, then the card; the card's receipt stores its ref."""
         tr = self.catalogs.get(specialist.language)
-        bot = self._bot()
         now = self.clock.now()
-        try:
-            burned_in = await self.send_study(bot, case, specialist, now)
-            card = await bot.send_message(
-                specialist.telegram_id,
-                case_card(tr, case, now, burned_in=burned_in),
-                reply_markup=offer_buttons(tr, case),
-                protect_content=True,
-            )
-        except Forbidden:
-            await self.directory.mark_unreachable(specialist.telegram_id)
-            return None
-        except TelegramError:
-            log.warning("offer not delivered", extra={"case_id": case.id, "user_id": specialist.id})
-            return None
-        return MessageRef(card.chat_id, card.message_id)
+        study, burned_in = await self.study(case, specialist, now)
+        card = text_message(
+            specialist.telegram_id,
+            case_card(tr, case, now, burned_in=burned_in),
+            offer_buttons(tr, case),
+            receipt={"kind": "offer", "case_id": case.id, "specialist_id": specialist.id},
+        )
+        await self.outbox.enqueue([*study, card])
+        return QUEUED
 
-    async def send_study(
-        self, bot: Bot, case: CaseView, recipient: UserView, now: datetime
-    ) -> bool:
-        """Previews (watermarked for ``recipient``) as albums, then voice notes; all protected.
+    async def study(
+        self, case: CaseView, recipient: UserView, now: datetime
+    ) -> tuple[list[Message], bool]:
+        """Previews (watermarked for ``recipient`` at send time) as albums, then voice notes.
 
-        Returns whether any image may carry burned-in identifiers.
+        Also returns whether any image may carry burned-in identifiers.
         """
-        mark = Watermark(case_code=case.code, recipient=recipient.full_name, when=now)
+        chat = recipient.telegram_id
         previews = await self.attachments.previews(case.id)
-        images = [await self.attachments.watermarked(p.blob_id, mark) for p in previews]
-        for start in range(0, len(images), ALBUM_MAX):
-            chunk = images[start : start + ALBUM_MAX]
+        refs = [watermark_ref(p.blob_id, case.code, recipient.full_name, now) for p in previews]
+        rows: list[Message] = []
+        for start in range(0, len(refs), ALBUM_MAX):
+            chunk = refs[start : start + ALBUM_MAX]
             if len(chunk) == 1:
-                await bot.send_photo(recipient.telegram_id, chunk[0], protect_content=True)
+                params = {"photo": chunk[0], "protect_content": True}
+                rows.append(Message(chat, "sendPhoto", params, Priority.CLINICAL))
             else:
-                await bot.send_media_group(
-                    recipient.telegram_id,
-                    [InputMediaPhoto(data) for data in chunk],
-                    protect_content=True,
-                )
+                params = {"media": chunk, "protect_content": True}
+                rows.append(Message(chat, "sendMediaGroup", params, Priority.CLINICAL))
         for blob_id, duration in await self.attachments.voices(case.id):
-            data = await self.attachments.blobs.aget(blob_id)
-            await bot.send_voice(
-                recipient.telegram_id, data, duration=duration, protect_content=True
-            )
-        return any(p.meta.get("burned_in_risk") for p in previews)
+            params = {"voice": {"blob": blob_id}, "duration": duration, "protect_content": True}
+            rows.append(Message(chat, "sendVoice", params, Priority.CLINICAL))
+        return rows, any(p.meta.get("burned_in_risk") for p in previews)
 
     async def offer_withdrawn(
         self, case: CaseView, specialist: UserView, ref: MessageRef, reason: WithdrawReason
     ) -> None:
         tr = self.catalogs.get(specialist.language)
         text = tr._("Case {code}", code=case.code) + "\n\n" + tr._(WITHDRAWN[reason])
-        try:
-            await self._bot().edit_message_text(
-                text, chat_id=ref.chat_id, message_id=ref.message_id
-            )
-        except TelegramError:
-            log.info("offer card not edited", extra={"case_id": case.id})
+        edit = Message(
+            ref.chat_id,
+            "editMessageText",
+            {"message_id": ref.message_id, "text": text},
+            Priority.CLINICAL,
+            dedupe_key=f"withdraw:{ref.chat_id}:{ref.message_id}",
+        )
+        await self.outbox.enqueue([edit])
 
     async def case_accepted(
         self, case: CaseView, specialist: UserView, health_worker: UserView
@@ -221,7 +232,12 @@ class TelegramCaseNotifier:
                 specialty=specialty_label(tr, case),
                 urgency=urgency_label(tr, case),
             )
-            await self._send(coordinator, text, InlineKeyboardMarkup(rows) if rows else None)
+            await self._send(
+                coordinator,
+                text,
+                InlineKeyboardMarkup(rows) if rows else None,
+                key=f"escalated:{case.id}:{case.escalation_level}:{coordinator.id}",
+            )
 
     async def nobody_on_call(self, case: CaseView, health_worker: UserView) -> None:
         tr = self.catalogs.get(health_worker.language)
@@ -233,16 +249,15 @@ class TelegramCaseNotifier:
                 specialty=specialty_label(tr, case),
                 code=case.code,
             ),
+            key=f"nobody:{case.id}:{case.escalation_level}",
         )
 
     async def _send(
-        self, to: UserView, text: str, markup: InlineKeyboardMarkup | None = None
+        self,
+        to: UserView,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        key: str | None = None,
     ) -> None:
-        try:
-            await self._bot().send_message(
-                to.telegram_id, text, reply_markup=markup, protect_content=True
-            )
-        except Forbidden:
-            await self.directory.mark_unreachable(to.telegram_id)
-        except TelegramError:
-            log.warning("case message not delivered", extra={"user_id": to.id})
+        await self.outbox.enqueue([text_message(to.telegram_id, text, markup, dedupe_key=key)])

@@ -7,18 +7,19 @@ labelled only with the case code and the author's role.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, TelegramError
 
 from bot.cases.questions import Relay
 from bot.cases.refusals import Refusal
 from bot.domain import Role
 from bot.handlers import callbacks
 from bot.handlers.context import Ctx, speaker
-from bot.handlers.notifier import workspace_buttons
+from bot.handlers.notifier import text_message, workspace_buttons
 from bot.handlers.reports import REFUSALS
-from bot.imaging.watermark import Watermark
+from bot.handlers.sender import watermark_ref
+from bot.outbox import Message, Priority
 
 log = logging.getLogger(__name__)
 
@@ -66,37 +67,27 @@ async def relay(update: Update, ctx: Ctx) -> bool:
 
 
 async def forward_file(ctx: Ctx, relay: Relay) -> bool:
-    """Send a relayed file: images as a preview watermarked for the recipient, voice as is."""
+    """Queue a relayed file: images as a preview watermarked for the recipient, voice as is."""
     stored = await ctx.services.attachments.stored(relay.attachment_id or 0)
     if stored is None or stored[1] is None:
         return False
     kind, blob_id, duration = stored[0], stored[1], stored[2]
     to = relay.recipient
     label, markup = _label(ctx, relay)
-    attachments = ctx.services.attachments
-    try:
-        if kind == "voice":
-            data = await attachments.blobs.aget(blob_id)
-            await ctx.bot.send_voice(
-                to.telegram_id,
-                data,
-                duration=duration,
-                caption=label,
-                reply_markup=markup,
-                protect_content=True,
-            )
-        else:
-            mark = Watermark(relay.case.code, to.full_name, ctx.services.clock.now())
-            data = await attachments.watermarked(blob_id, mark)
-            await ctx.bot.send_photo(
-                to.telegram_id, data, caption=label, reply_markup=markup, protect_content=True
-            )
-    except Forbidden:
-        await ctx.services.directory.mark_unreachable(to.telegram_id)
-        return False
-    except TelegramError:
-        log.warning("file not relayed", extra={"case_id": relay.case.id})
-        return False
+    params: dict[str, Any] = {
+        "caption": label,
+        "reply_markup": markup.to_dict(),
+        "protect_content": True,
+    }
+    if kind == "voice":
+        params.update(voice={"blob": blob_id}, duration=duration)
+        method = "sendVoice"
+    else:
+        now = ctx.services.clock.now()
+        params["photo"] = watermark_ref(blob_id, relay.case.code, to.full_name, now)
+        method = "sendPhoto"
+    message = Message(to.telegram_id, method, params, Priority.CLINICAL)
+    await ctx.services.outbox.enqueue([message])
     return True
 
 
@@ -122,19 +113,12 @@ def _label(ctx: Ctx, relay: Relay) -> tuple[str, InlineKeyboardMarkup]:
 
 
 async def _forward(ctx: Ctx, relay: Relay) -> bool:
-    to = relay.recipient
+    """Queue the relayed text for its recipient (the outbox sends it within the limits)."""
     text, markup = _label(ctx, relay)
+    message = text_message(relay.recipient.telegram_id, f"{text}\n\n{relay.text or ''}", markup)
     try:
-        await ctx.bot.send_message(
-            to.telegram_id,
-            f"{text}\n\n{relay.text or ''}",
-            reply_markup=markup,
-            protect_content=True,
-        )
-    except Forbidden:
-        await ctx.services.directory.mark_unreachable(to.telegram_id)
-        return False
-    except TelegramError:
-        log.warning("question not relayed", extra={"case_id": relay.case.id})
+        await ctx.services.outbox.enqueue([message])
+    except Exception:  # the question is stored; the handler says it is not delivered yet
+        log.exception("question not queued", extra={"case_id": relay.case.id})
         return False
     return True

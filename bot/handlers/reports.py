@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, TelegramError
 
 from bot.accounts.directory import UserView
 from bot.cases.refusals import Refusal, RefusalReason
@@ -15,6 +14,7 @@ from bot.cases.reports import FOLLOW_UP_CHOICES, ORDER, Field, ReportDraft, Repo
 from bot.domain import REFERRAL_LABELS, Referral
 from bot.handlers import callbacks
 from bot.handlers.context import Ctx, speaker
+from bot.handlers.notifier import text_message
 from bot.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
@@ -221,22 +221,19 @@ async def _sign(update: Update, ctx: Ctx, tr: Translator) -> None:
 
 
 async def _deliver(ctx: Ctx, report: ReportView, worker: UserView) -> None:
+    """Queue the report for the health worker (clinical priority, once per report)."""
     tr = ctx.services.catalogs.get(worker.language)
     button = InlineKeyboardButton(
         tr._("✅ Received, I will act on it") if report.emergency else tr._("✅ Received"),
         callback_data=callbacks.make("ack", report.case_id),
     )
-    try:
-        await ctx.bot.send_message(
-            worker.telegram_id,
-            render(tr, report, report.case_code),
-            reply_markup=InlineKeyboardMarkup([[button]]),
-            protect_content=True,
-        )
-    except Forbidden:
-        await ctx.services.directory.mark_unreachable(worker.telegram_id)
-    except TelegramError:  # the report is stored and can be read again
-        log.warning("report not delivered", extra={"case_id": report.case_id})
+    message = text_message(
+        worker.telegram_id,
+        render(tr, report, report.case_code),
+        InlineKeyboardMarkup([[button]]),
+        dedupe_key=f"report:{report.id}",
+    )
+    await ctx.services.outbox.enqueue([message])
 
 
 async def acknowledge(update: Update, ctx: Ctx) -> None:
@@ -257,12 +254,16 @@ async def acknowledge(update: Update, ctx: Ctx) -> None:
     await query.answer(tr._("Thank you."))
     await query.edit_message_reply_markup(reply_markup=None)
     specialist_tr = ctx.services.catalogs.get(done.specialist.language)
-    try:
-        await ctx.bot.send_message(
-            done.specialist.telegram_id,
-            specialist_tr._(
-                "The health worker acknowledged your report on case {code}.", code=done.case.code
-            ),
-        )
-    except TelegramError:  # the acknowledgement is recorded; this is a courtesy
-        log.warning("acknowledgement not relayed", extra={"case_id": done.case.id})
+    notice = specialist_tr._(
+        "The health worker acknowledged your report on case {code}.", code=done.case.code
+    )
+    await ctx.services.outbox.enqueue(
+        [
+            text_message(
+                done.specialist.telegram_id,
+                notice,
+                protect=False,
+                dedupe_key=f"ack:{done.case.id}",
+            )
+        ]
+    )
