@@ -4,12 +4,16 @@ The band is added below the image (the canvas grows; no pixel of the anatomy is 
 says "NOT FOR DIAGNOSTIC USE", the case code, the recipient's label and the UTC time, so a
 forwarded screenshot still tells where it came from. The tiled case code across the image is
 faint (about 12 % opacity, light text with a dark outline so it shows on bright and dark
-areas alike). The font is Pillow's built-in scalable font (``ImageFont.load_default(size=…)``,
-Pillow ≥ 10.1), so no font file is needed; it covers Latin script only.
+areas alike). The font is DejaVu Sans when the system has it, else Pillow's built-in
+scalable font (``ImageFont.load_default(size=…)``, Pillow ≥ 10.1), so no font file is
+required; characters the font cannot draw are left out rather than shown as boxes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -39,9 +43,21 @@ class Watermark:
         return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def band_lines(self) -> tuple[str, str]:
-        """The two lines of the band: the notice, then case · recipient · time."""
-        details = f"Case {self.case_code} · for {self.recipient} · {self.utc_label()}"
-        return NOTICE, _printable(details)
+        """The two lines of the band: the notice, then case · recipient · time.
+
+        Characters the font cannot draw are dropped (a name in Devanagari would otherwise
+        show as boxes); a recipient left without letters is shown as ``#`` and a short
+        digest of the label, which still tells the sender who received the copy.
+        """
+        recipient = _drawable(_printable(self.recipient))
+        # Tidy what dropping characters left behind: runs of spaces, dangling punctuation.
+        recipient = re.sub(r"\s+", " ", recipient)
+        recipient = re.sub(r"(?:\s+[^\w\s]*)+$|^(?:[^\w\s]*\s+)+", "", recipient)
+        if not any(ch.isalnum() for ch in recipient):
+            digest = hashlib.sha256(self.recipient.encode()).hexdigest()[:6].upper()
+            recipient = f"#{digest}"
+        case = _drawable(_printable(self.case_code)).strip() or "-"
+        return NOTICE, f"Case {case} · for {recipient} · {self.utc_label()}"[:200]
 
 
 def _printable(text: str) -> str:
@@ -49,9 +65,48 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:200]
 
 
+#: Scalable fonts tried before Pillow's built-in one (which covers ASCII only): DejaVu Sans
+#: adds accented Latin, Greek and Cyrillic where the system has it.
+FONT_FILES: Final[tuple[str, ...]] = (
+    "DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+
+
 @lru_cache(maxsize=64)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in FONT_FILES:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
     return ImageFont.load_default(size=size)
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(ch: str) -> bool:
+    """Whether the font draws ``ch`` as something other than its "missing glyph" box."""
+    if ch.isspace():
+        return True
+    font = _font(24)
+    missing = font.getmask("\U0010fffd")
+    mask = font.getmask(ch)
+    return (mask.size, bytes(mask)) != (missing.size, bytes(missing))
+
+
+def _drawable(text: str) -> str:
+    """``text`` without the characters the font lacks (and the marks combining with them)."""
+    kept: list[str] = []
+    base_kept = True
+    for ch in unicodedata.normalize("NFD", text):  # é → e + ◌́: the letter survives alone
+        if unicodedata.category(ch).startswith("M"):  # vowel signs, viramas, accents
+            if base_kept and _has_glyph(ch):
+                kept.append(ch)
+            continue
+        base_kept = _has_glyph(ch)
+        if base_kept:
+            kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 def _fitting_font(
@@ -125,7 +180,7 @@ def apply_watermark(image: Image.Image, mark: Watermark) -> Image.Image:
     """Return a new image: faint tiled case code over ``image`` and the caption band below it."""
     mode = "RGB" if image.mode == "RGB" else "L"
     base = image if image.mode == mode else image.convert(mode)
-    code = _printable(mark.case_code) or "-"
+    code = _drawable(_printable(mark.case_code)).strip() or "-"
     layer = _tiled_layer(base.size, code)
     if mode == "L":
         marked = base.convert("LA")

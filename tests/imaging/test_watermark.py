@@ -62,3 +62,40 @@ def test_time_is_converted_to_utc_and_controls_dropped() -> None:
 def test_naive_time_is_taken_as_utc() -> None:
     mark = Watermark("C", "R", datetime(2026, 1, 2, 3, 4))
     assert mark.utc_label() == "2026-01-02 03:04 UTC"
+
+
+def test_name_in_a_script_the_font_lacks_becomes_a_digest() -> None:
+    mark = Watermark("K7Q2", "डॉ. अनीता शर्मा", datetime(2026, 11, 28, 19, 30, tzinfo=UTC))
+    _notice, details = mark.band_lines()
+    assert "for #" in details
+    assert "अ" not in details
+    again = Watermark("K7Q2", "डॉ. अनीता शर्मा", datetime(2026, 1, 1, tzinfo=UTC))
+    assert (
+        details.split("for ")[1].split(" ·")[0]
+        == again.band_lines()[1].split("for ")[1].split(" ·")[0]
+    )  # the same person always gets the same digest
+    out = apply_watermark(Image.new("L", (640, 480)), mark)
+    assert out.height > 480
+
+
+def test_mixed_label_keeps_what_can_be_drawn() -> None:
+    mark = Watermark("K7Q2", "Dr. Anita शर्मा", datetime(2026, 11, 28, tzinfo=UTC))
+    assert "for Dr. Anita" in mark.band_lines()[1]
+
+
+def test_builtin_font_fallback_keeps_accented_names_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without DejaVu (a slim container) Pillow's ASCII font is used: é → e, not a box."""
+    import bot.imaging.watermark as wm
+
+    monkeypatch.setattr(wm, "FONT_FILES", ())
+    wm._font.cache_clear()
+    wm._has_glyph.cache_clear()
+    try:
+        mark = Watermark("K7Q2", "Dr. Renée Müller", datetime(2026, 11, 28, tzinfo=UTC))
+        assert "for Dr. Renee Muller ·" in mark.band_lines()[1]
+        assert apply_watermark(Image.new("RGB", (320, 200)), mark).height > 200
+    finally:
+        wm._font.cache_clear()
+        wm._has_glyph.cache_clear()
