@@ -18,6 +18,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.compose import ComposeService
+from bot.cases.coverage import GAP_REPORT, CoverageService, DailyGaps
 from bot.cases.drafts import DraftService
 from bot.cases.escalation import Escalator, Timers
 from bot.cases.offers import OfferService
@@ -25,11 +26,13 @@ from bot.cases.ports import MessageRef
 from bot.cases.questions import QuestionService
 from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
+from bot.cases.statistics import StatisticsService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
+from bot.handlers.rosters import TelegramGapNotifier
 from bot.handlers.sender import OutboxSender, SenderOptions, attachment_files
 from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
@@ -90,6 +93,8 @@ async def build_services(
     rosters = RosterService(db, clock, settings.roster_timezone)
     timers = Timers(db, clock)
     offers = OfferService(db, clock, rosters, notifier, settings, timers=timers)
+    gap_notifier = TelegramGapNotifier(catalogs, directory)
+    daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
     services = Services(
         settings=settings,
         clock=clock,
@@ -105,12 +110,15 @@ async def build_services(
         attachments=attachments,
         rosters=rosters,
         offers=offers,
-        escalator=Escalator(timers, offers),
+        escalator=Escalator(timers, offers, fire={GAP_REPORT: daily_gaps.fire}),
         compose=ComposeService(db, clock),
         reports=ReportService(db, clock),
         questions=QuestionService(db, clock),
         notifier=notifier,
         outbox=outbox,
+        statistics=StatisticsService(db, clock, settings.roster_timezone),
+        daily_gaps=daily_gaps,
+        gap_notifier=gap_notifier,
     )
     return db, kv, services
 
@@ -134,6 +142,8 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
         .build()
     )
     attach(application, services)
+    if isinstance(services.gap_notifier, TelegramGapNotifier):
+        services.gap_notifier.bot = application.bot
     handlers.register(application)
     return application
 
@@ -186,6 +196,7 @@ async def serve(
         assert application.updater is not None
         await application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
         log.info("bot polling", extra={"api": runtime.settings.telegram_api_base})
+        await runtime.services.daily_gaps.ensure_scheduled()
         escalations = asyncio.create_task(
             runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
         )

@@ -23,7 +23,11 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "preview": ("bot.imaging.cli_preview", "render previews of DICOM files, photos, zips"),
     "deid": ("bot.imaging.cli_deid", "de-identify a DICOM file or folder"),
     "keys": ("bot.security.rotation", "master keys: `keys rotate`, `keys status`"),
-    "roster": ("bot.cases.roster_cli", "who is on call: `roster add|list|remove|oncall`"),
+    "roster": (
+        "bot.cases.roster_cli",
+        "on-call rosters: `roster add|list|remove|oncall|import|export`",
+    ),
+    "stats": ("bot.cases.stats_cli", "district statistics, CSV export and chart"),
 }
 
 

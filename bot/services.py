@@ -11,6 +11,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.compose import ComposeService
+from bot.cases.coverage import DailyGaps, GapNotifier
 from bot.cases.drafts import DraftService
 from bot.cases.escalation import Escalator
 from bot.cases.offers import OfferService
@@ -18,6 +19,7 @@ from bot.cases.ports import CaseNotifier
 from bot.cases.questions import QuestionService
 from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
+from bot.cases.statistics import StatisticsService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
@@ -48,3 +50,6 @@ class Services:
     questions: QuestionService
     notifier: CaseNotifier
     outbox: Outbox
+    statistics: StatisticsService
+    daily_gaps: DailyGaps
+    gap_notifier: GapNotifier

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: An offer went unanswered for the urgency's time: expire it, offer the next person.
+#: Handles one due timer: (timer id, case id, now) → whether it fired.
+TimerHandler = Callable[[int, "int | None", datetime], Awaitable[bool]]
+
 OFFER_TIMEOUT = "offer_timeout"
 #: Nobody was left to offer the case to: look at the roster again (silently).
 REROUTE = "reroute"
@@ -87,16 +91,16 @@ class Timers:
         async with self.db.transaction() as session:
             return await self.cancel_in(session, case_id, kind)
 
-    async def due(self, now: datetime, limit: int = 100) -> list[tuple[int, int | None]]:
-        """``(timer id, case id)`` of unclaimed timers due at ``now``, oldest first."""
+    async def due(self, now: datetime, limit: int = 100) -> list[tuple[int, int | None, str]]:
+        """``(timer id, case id, kind)`` of unclaimed timers due at ``now``, oldest first."""
         async with self.db.transaction() as session:
             rows = await session.execute(
-                select(Timer.id, Timer.case_id)
+                select(Timer.id, Timer.case_id, Timer.kind)
                 .where(Timer.due_at <= now, Timer.fired_at.is_(None), Timer.cancelled.is_(False))
                 .order_by(Timer.due_at, Timer.id)
                 .limit(limit)
             )
-            return [(row[0], row[1]) for row in rows]
+            return [(row[0], row[1], row[2]) for row in rows]
 
     @staticmethod
     async def claim_in(session: AsyncSession, timer_id: int, now: datetime) -> Timer | None:
@@ -114,7 +118,7 @@ class Timers:
         """Claim every due timer (up to ``limit``) exactly once across processes."""
         now = now or self.clock.now()
         claimed: list[Timer] = []
-        for timer_id, _case_id in await self.due(now, limit):
+        for timer_id, _case_id, _kind in await self.due(now, limit):
             async with self.db.transaction() as session:
                 timer = await self.claim_in(session, timer_id, now)
             if timer is not None:
@@ -149,9 +153,12 @@ class Escalator:
         *,
         batch: int = 100,
         retry_after: timedelta = timedelta(minutes=1),
+        fire: Mapping[str, TimerHandler] | None = None,
     ) -> None:
+        """``fire`` maps other timer kinds to their handlers; case timers go to ``offers``."""
         self.timers = timers
         self.offers = offers
+        self.handlers = dict(fire or {})
         self.batch = batch
         self.retry_after = retry_after
 
@@ -163,9 +170,10 @@ class Escalator:
         """
         now = now or self.timers.clock.now()
         fired = 0
-        for timer_id, case_id in await self.timers.due(now, self.batch):
+        for timer_id, case_id, kind in await self.timers.due(now, self.batch):
+            handler = self.handlers.get(kind, self.offers.fire)
             try:
-                if await self.offers.fire(timer_id, case_id, now):
+                if await handler(timer_id, case_id, now):
                     fired += 1
             except Exception as exc:
                 log.error(

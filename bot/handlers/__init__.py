@@ -24,6 +24,8 @@ from bot.handlers import (
     onboarding,
     questions,
     reports,
+    rosters,
+    stats,
 )
 
 
@@ -33,6 +35,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(TypeHandler(Update, general.guard), group=-1)
     application.add_handlers(
         [
+            *rosters.handlers(),
             CommandHandler("start", onboarding.start, filters=private),
             CommandHandler("help", general.help_command, filters=private),
             CommandHandler("whoami", general.whoami, filters=private),
@@ -41,6 +44,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CommandHandler("new", drafts.new, filters=private),
             CommandHandler("cancel", drafts.cancel, filters=private),
             CommandHandler("mycases", offers.mycases, filters=private),
+            CommandHandler("stats", stats.stats, filters=private),
             CallbackQueryHandler(onboarding.choose_language, pattern=r"^lang:"),
             CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
             CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
@@ -56,6 +60,8 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(reports.action, pattern=r"^rp:"),
             CallbackQueryHandler(reports.acknowledge, pattern=r"^ack:"),
             CallbackQueryHandler(questions.compose, pattern=r"^(ask|ans):"),
+            CallbackQueryHandler(stats.switch, pattern=r"^st:"),
+            CallbackQueryHandler(stats.export, pattern=r"^stc:"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),

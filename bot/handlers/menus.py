@@ -22,16 +22,20 @@ DESCRIPTIONS: dict[str, str] = {
     "new": N_("Send a new case"),
     "cancel": N_("Discard the unfinished case"),
     "mycases": N_("Your open cases"),
+    "oncall": N_("Who is on call now"),
+    "roster": N_("This week's on-call roster"),
+    "roster_csv": N_("The roster as a spreadsheet (CSV)"),
+    "stats": N_("Statistics of your district"),
 }
 
 VISITOR = ("start", "language", "help")
-MEMBER = ("help", "whoami", "language")
+MEMBER = ("help", "oncall", "whoami", "language")
 
 
 def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
     names = list(VISITOR if role is None else MEMBER)
     if role in APPROVERS:
-        names.insert(0, "invite")
+        names[:0] = ["invite", "roster", "roster_csv", "stats"]
     if role is Role.HEALTH_WORKER:
         names[:0] = ["new", "cancel"]
     if role is Role.SPECIALIST:

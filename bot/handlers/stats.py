@@ -18,14 +18,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 
 from bot.accounts.directory import UserView
 from bot.cases import stats_chart
-from bot.cases.statistics import PERIODS, Statistics, StatisticsService
+from bot.cases.statistics import PERIODS, Statistics
 from bot.domain import SPECIALTIES, Role
 from bot.handlers import callbacks
 from bot.handlers.context import Ctx, alert, speaker
 from bot.i18n import N_, Translator
 
-#: ``bot_data`` key of the service until ``Services`` carries ``statistics``.
-SERVICE_KEY = "statistics"
 SHOW, EXPORT = "st", "stc"
 CAPTION_LIMIT = 1024
 TOP = 5
@@ -56,14 +54,6 @@ class Refused(Exception):
         self.message = message
 
 
-def service(ctx: Ctx) -> StatisticsService:
-    """The statistics service from the container (or ``bot_data`` before it is wired)."""
-    found = getattr(ctx.services, "statistics", None) or ctx.application.bot_data.get(SERVICE_KEY)
-    if not isinstance(found, StatisticsService):
-        raise RuntimeError("the statistics service is not wired")
-    return found
-
-
 def scope(user: UserView | None) -> str | None:
     """The district ``user`` may see (None: all, for administrators); raises ``Refused``."""
     if user is None or not user.is_active or user.role not in (Role.COORDINATOR, Role.ADMIN):
@@ -86,7 +76,7 @@ async def stats(update: Update, ctx: Ctx) -> None:
     except Refused as refusal:
         await message.reply_text(tr._(refusal.message))
         return
-    figures = await service(ctx).compute(district, PERIODS[0])
+    figures = await ctx.services.statistics.compute(district, PERIODS[0])
     chart = await render(tr, figures)
     await message.reply_photo(
         chart, caption=summary(tr, figures), reply_markup=keyboard(tr, figures)
@@ -109,7 +99,7 @@ async def switch(update: Update, ctx: Ctx) -> None:
         await alert(update, tr, refusal.message)
         return
     await query.answer()
-    figures = await service(ctx).compute(district, days)
+    figures = await ctx.services.statistics.compute(district, days)
     chart = await render(tr, figures)
     await query.edit_message_media(
         InputMediaPhoto(chart, caption=summary(tr, figures)), reply_markup=keyboard(tr, figures)
@@ -132,7 +122,7 @@ async def export(update: Update, ctx: Ctx) -> None:
         await alert(update, tr, refusal.message)
         return
     await query.answer()
-    data = await service(ctx).export_csv(district, days)
+    data = await ctx.services.statistics.export_csv(district, days)
     today = ctx.services.clock.now().date().isoformat()
     place = (district or "all").replace(" ", "_")
     if query.message is not None:

@@ -100,6 +100,7 @@ def help_text(tr: Translator, user: UserView | None) -> str:
             status=tr._(STATUS_LABELS[user.status]),
         )
     common = [
+        tr._("/oncall – who is on call now"),
         tr._("/whoami – your registration details"),
         tr._("/language – change the language"),
         tr._("/help – this list"),
@@ -115,10 +116,14 @@ def help_text(tr: Translator, user: UserView | None) -> str:
         ],
         Role.COORDINATOR: [
             tr._("/invite – invite a health worker, specialist or coordinator"),
+            tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
+            tr._("/stats – cases, turnaround and escalations; CSV export"),
             tr._("You approve new specialists and coordinators of your district here."),
         ],
         Role.ADMIN: [
             tr._("/invite – invite a health worker, specialist or coordinator"),
+            tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
+            tr._("/stats – cases, turnaround and escalations; CSV export"),
             tr._("You approve new specialists, coordinators and administrators here."),
         ],
     }

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from bot.cases import roster_csv
 from bot.cases.coverage import GAP_REPORT, DailyGaps
 from bot.cases.escalation import Timers
@@ -17,17 +15,6 @@ from tests.e2e.conftest import World
 from tests.e2e.people import coordinator, health_worker, specialist
 
 HEADER = "user_id,registration_number,name,specialty,day,date,from,to,available\n"
-
-
-@pytest.fixture(autouse=True)
-def roster_handlers(world: World) -> None:
-    """Put the roster handlers first in group 0 of the running bot.
-
-    Goes away once ``bot.handlers.register`` includes ``rosters.handlers()``.
-    """
-    group = world.runtime.application.handlers.setdefault(0, [])
-    if not any(getattr(h, "callback", None) is rosters.oncall for h in group):
-        group[0:0] = rosters.handlers()
 
 
 def en(world: World) -> Translator:

@@ -7,10 +7,9 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.accounts.directory import UserView
-from bot.cases.statistics import LEGS, Statistics, StatisticsService, Turnaround
+from bot.cases.statistics import LEGS, Statistics, Turnaround
 from bot.domain import Role, Status
 from bot.handlers import stats
 from bot.i18n import Catalogs
@@ -19,23 +18,7 @@ from tests.e2e.people import coordinator, health_worker, specialist
 from tests.e2e.test_routing import submit_case
 
 
-@pytest.fixture
-def stats_world(world: World) -> World:
-    """``/stats`` registered ahead of the catch-all handlers (until the lead wires it)."""
-    application = world.runtime.application
-    application.bot_data[stats.SERVICE_KEY] = StatisticsService(
-        world.runtime.db, world.services.clock, world.services.settings.roster_timezone
-    )
-    application.handlers[0][:0] = [
-        CommandHandler("stats", stats.stats, filters=filters.ChatType.PRIVATE),
-        CallbackQueryHandler(stats.switch, pattern=r"^st:"),
-        CallbackQueryHandler(stats.export, pattern=r"^stc:"),
-    ]
-    return world
-
-
-async def test_coordinator_gets_text_chart_30_days_and_csv(stats_world: World) -> None:
-    world = stats_world
+async def test_coordinator_gets_text_chart_30_days_and_csv(world: World) -> None:
     en, hi = world.catalogs.get("en"), world.catalogs.get("hi")
     ravi = await coordinator(world)
     meera = await specialist(world)
