@@ -84,6 +84,7 @@ class SenderOptions:
     round_seconds: float = 0.5  # look again at the queue at least this often
     idle_seconds: float = 0.25  # poll interval when nothing is due (other processes' rows)
     reconcile_seconds: float = 15.0
+    retention: timedelta = timedelta(days=30)  # settled rows are deleted after this
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
 
@@ -170,7 +171,9 @@ class OutboxSender:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def reconcile(self) -> None:
-        """Settle rows left ``sending`` by a process that died (see module docstring)."""
+        """Settle rows left ``sending`` by a process that died (see module docstring);
+        delete rows settled longer ago than the retention."""
+        await self.outbox.purge(self.options.retention)
         done = await self.outbox.reconcile(in_flight=self._in_flight.keys())
         if done.requeued or done.uncertain:
             log.warning(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -375,6 +375,22 @@ class Outbox:
                     row.error = "outcome unknown: the sending process stopped mid-call"
                     uncertain.append(dict(row.receipt or {}))
         return Reconciled(requeued, [r for r in uncertain if r])
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Delete settled rows created more than ``older_than`` ago; returns how many."""
+        settled = [
+            s.value for s in OutboxStatus if s not in (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+        ]
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                delete(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(settled),
+                    OutboxMessage.created_at < self.clock.now() - older_than,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- reading ----------------------------------------------------------------------
 

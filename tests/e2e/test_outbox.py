@@ -18,13 +18,17 @@ from sqlalchemy import select, update
 from bot.app import Runtime
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.domain import Urgency
 from bot.outbox import Message, Priority
+from bot.sandbox import scenario
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
 from bot.sandbox.live import running_bot
 from bot.storage.database import Database
-from bot.storage.models import OutboxMessage
+from bot.storage.models import Offer, OutboxMessage, User
+from tests.e2e.conftest import World
+from tests.e2e.people import health_worker, specialist
 
 EMULATOR_RATE = 100.0  # the emulator's global limit (Telegram: 30/s)
 BOT_RATE = 90.0  # the bot's budget: a little under
@@ -193,3 +197,34 @@ async def test_a_restart_finishes_the_queue_without_duplicates(
             uncertain_chats.add(chat)
     assert len(uncertain_chats) == 5  # at most once: not resent after the crash
     assert (await client.stats())["responses_429"] == 0
+
+
+async def test_an_offer_to_a_specialist_who_blocked_the_bot_goes_to_the_next(
+    world: World,
+) -> None:
+    """403 on the queued card: the specialist is unreachable, the offer undelivered, and
+    the receipt routes the case on to the next specialist at once."""
+    meera = await specialist(world, "Dr. Meera Iyer")  # first in line (lowest id)
+    arjun = await specialist(world, "Dr. Arjun Rao")
+    sunita = await health_worker(world)
+    await world.client.block(meera.id)
+    code = await scenario.submit_case(
+        world.client, world.catalogs, sunita, "hi", urgency=Urgency.URGENT, with_files=False
+    )
+    card = await arjun.expect(code)
+    assert world.catalogs.get("en")._("Accept") in card.button_texts()
+    meera_view = await world.services.directory.by_telegram(meera.id)
+    assert meera_view is not None and not meera_view.reachable
+    async with world.runtime.db.transaction() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(User.telegram_id, Offer.status).join(
+                        User, User.id == Offer.specialist_id
+                    )
+                )
+            ).all()
+        )
+    assert statuses == {meera.id: "undelivered", arjun.id: "pending"}
+    counts = await world.services.outbox.counts()
+    assert counts.get("blocked") == 1 and "queued" not in counts

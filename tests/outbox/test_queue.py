@@ -148,3 +148,14 @@ async def test_cancel_by_dedupe_prefix(outbox: Outbox) -> None:
     )
     assert await outbox.cancel("bc:5:") == 2
     assert [d.chat_id for d in await outbox.due(10)] == [3]
+
+
+async def test_purge_deletes_only_old_settled_rows(outbox: Outbox, clock: ManualClock) -> None:
+    await outbox.enqueue([text(1, "old sent"), text(2, "old queued")])
+    claimed = await outbox.claim((await outbox.due(1))[0].id)
+    assert claimed is not None
+    await outbox.sent(claimed, 1)
+    clock.advance(timedelta(days=31))
+    await outbox.enqueue([text(3, "new")])
+    assert await outbox.purge(timedelta(days=30)) == 1
+    assert await outbox.counts() == {"queued": 2}
