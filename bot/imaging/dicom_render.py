@@ -697,15 +697,6 @@ def percentile_window(
     return Window((lo + hi) / 2.0, hi - lo, "LINEAR_EXACT")
 
 
-@dataclass(frozen=True)
-class _Pipeline:
-    """A grayscale chain evaluated for a set of stored values."""
-
-    lut: np.ndarray  # uint8 display values, one per stored value of the domain
-    window: Window | None
-    padding: np.ndarray | None  # bool per domain entry
-
-
 def _domain(dtype: np.dtype) -> np.ndarray | None:
     """Every value an integer array of ``dtype`` can hold, indexed by its unsigned view."""
     if dtype.kind not in "iu" or dtype.itemsize > 2:
