@@ -317,3 +317,27 @@ class OutboxMessage(Base):
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Link(Base):
+    """A capability link: one recipient, one case's study, explicit permissions, an expiry.
+
+    Only an HMAC of the token is stored (``token_hash``, hex); the token itself is shown
+    once, when the link is issued, and never written anywhere.
+    """
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    recipient_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    can_view: Mapped[bool] = mapped_column(Boolean, default=True)
+    can_download: Mapped[bool] = mapped_column(Boolean, default=False)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoke_reason: Mapped[str | None] = mapped_column(String(60))
+    last_used_at: Mapped[datetime | None]
