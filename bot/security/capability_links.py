@@ -28,13 +28,19 @@ case id, recipient (user id, Telegram id as actor), operation (view, frame, down
 IP and user agent; issuing (``link.issue``) and revoking (``link.revoke``) with who and
 why.
 
-Throttle: failures that look like guessing (``unknown``, ``expired``, ``revoked``) are
-counted per client address in Redis — per IPv4 address, per IPv6 /64 — and once more
-than ``failure_limit`` fall in ``failure_window`` seconds, *every* request from that
-address is refused with ``throttled`` until the window ends, valid tokens included (so
-guessing learns nothing). Only the first throttled request of a window is audited, so a
-flood cannot fill the audit table. Many users behind one carrier NAT share an address;
-20 failures in 10 minutes is far above what people mistyping produce.
+Mini App: once the web side has verified ``initData`` (:mod:`bot.security.webapp_auth`),
+:meth:`LinkService.authorize_member` applies the same entitlement rule to the Telegram
+user and audits the same way (``via="webapp"``); :meth:`LinkService.refuse_init_data`
+audits a forged or stale ``initData`` and counts it towards the throttle.
+
+Throttle: failures that look like guessing (``unknown``, ``expired``, ``revoked``, bad
+``initData``) are counted per client address in Redis — per IPv4 address, per IPv6 /64
+— and once ``failure_limit`` of them fall in ``failure_window`` seconds, *every* request
+from that address is refused with ``throttled`` until the window ends, valid tokens
+included (so guessing learns nothing). ``forbidden`` does not count. Only the first
+throttled request of a window is audited, so a flood cannot fill the audit table. Many
+users behind one carrier NAT share an address; 20 failures in 10 minutes (the default)
+is far above what people mistyping produce.
 """
 
 from __future__ import annotations
@@ -134,6 +140,19 @@ class Denied:
 
 
 @dataclass(frozen=True)
+class MemberAccess:
+    """A granted Mini App request: a registered user entitled to the case (no link)."""
+
+    case_id: int
+    case_code: str
+    user_id: int
+    telegram_id: int
+    name: str
+    role: str
+    action: str
+
+
+@dataclass(frozen=True)
 class LinkView:
     """One link of a case, for coordinators and ``sampark links list`` (no token, no hash)."""
 
@@ -195,10 +214,12 @@ class LinkService:
         keyring: KeyRing,
         kv: KeyValue,
         *,
+        default_ttl: timedelta = DEFAULT_TTL,
         failure_limit: int = 20,
         failure_window: int = 600,
     ) -> None:
         self.db = db
+        self.default_ttl = default_ttl
         self.clock = clock
         self.kv = kv
         self.failure_limit = failure_limit
@@ -218,10 +239,14 @@ class LinkService:
         *,
         view: bool = True,
         download: bool = False,
-        ttl: timedelta = DEFAULT_TTL,
+        ttl: timedelta | None = None,
         issued_by: int | None = None,
     ) -> IssuedLink:
-        """A new link for one recipient to one case; the recipient must be entitled to it."""
+        """A new link for one recipient to one case; the recipient must be entitled to it.
+
+        ``ttl`` defaults to the service's ``default_ttl`` (24 hours unless configured).
+        """
+        ttl = self.default_ttl if ttl is None else ttl
         if not view and not download:
             raise LinkError("a link must permit view or download")
         if not timedelta(0) < ttl <= MAX_TTL:
@@ -327,6 +352,94 @@ class LinkService:
         if link is None or not hmac.compare_digest(link.token_hash, digest):
             return None
         return link
+
+    # ------------------------------------------------------------------ Mini App
+
+    async def authorize_member(
+        self,
+        telegram_id: int,
+        case_id: int,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        action: str = "view",
+    ) -> MemberAccess | Denied:
+        """Whether the Telegram user of a *verified* Mini App ``initData`` may see a case.
+
+        The same entitlement as links (health worker, assigned specialist, coordinator of
+        the district, admin; active accounts), for view, frame and download alike; audited
+        as ``link.access`` / ``link.denied`` with ``via="webapp"``. An unknown case and a
+        case the user may not see are both ``forbidden`` (no hint which).
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        bucket = client_key(ip)
+        if await self._blocked(bucket):
+            await self._audit_throttled(bucket, ip, user_agent, action)
+            return Denied(DenyReason.THROTTLED)
+        now = self.clock.now()
+        details: dict[str, Any] = {
+            "via": "webapp",
+            "operation": action,
+            "case_id": case_id,
+            "ip": (ip or "")[:64],
+            "user_agent": (user_agent or "")[:_UA_LIMIT],
+        }
+        async with self.db.transaction() as session:
+            case = await session.get(Case, case_id)
+            user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+            if case is None or user is None or not may_access(user, case):
+                audit.record(
+                    session,
+                    now,
+                    "link.denied",
+                    actor=telegram_id,
+                    subject=f"case:{case_id}",
+                    reason=DenyReason.FORBIDDEN.value,
+                    **details,
+                )
+                return Denied(DenyReason.FORBIDDEN)
+            audit.record(
+                session,
+                now,
+                "link.access",
+                actor=telegram_id,
+                subject=f"case:{case_id}",
+                user_id=user.id,
+                **details,
+            )
+            return MemberAccess(
+                case_id=case.id,
+                case_code=case.code,
+                user_id=user.id,
+                telegram_id=user.telegram_id,
+                name=user.full_name,
+                role=str(user.role),
+                action=action,
+            )
+
+    async def refuse_init_data(
+        self, reason: str, *, ip: str | None, user_agent: str | None
+    ) -> Denied:
+        """Audit a Mini App request whose ``initData`` failed verification, and count it
+        towards the address's throttle (forging is guessing too); ``unknown`` (404)."""
+        bucket = client_key(ip)
+        if await self._blocked(bucket):
+            await self._audit_throttled(bucket, ip, user_agent, "view")
+            return Denied(DenyReason.THROTTLED)
+        async with self.db.transaction() as session:
+            audit.record(
+                session,
+                self.clock.now(),
+                "link.denied",
+                reason=DenyReason.UNKNOWN.value,
+                via="webapp",
+                init_data=reason[:40],
+                ip=(ip or "")[:64],
+                user_agent=(user_agent or "")[:_UA_LIMIT],
+            )
+        await self._count_failure(bucket)
+        return Denied(DenyReason.UNKNOWN)
 
     # ------------------------------------------------------------------ revoking
 

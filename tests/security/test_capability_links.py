@@ -13,15 +13,18 @@ from sqlalchemy import select, update
 from bot.accounts.directory import UserView
 from bot.clock import ManualClock
 from bot.domain import CaseStatus, Role, Status
+from bot.sandbox.state import SandboxState
 from bot.security.capability_links import (
     Denied,
     DenyReason,
     LinkAccess,
     LinkError,
     LinkService,
+    MemberAccess,
     client_key,
 )
 from bot.security.keys import KeyRing
+from bot.security.webapp_auth import InitDataError, verify_init_data
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue
 from bot.storage.models import AuditEvent, Case, Link, User
@@ -376,3 +379,90 @@ def test_client_key() -> None:
     assert client_key("::ffff:203.0.113.7") == "203.0.113.7"
     assert client_key("2001:db8::1") == "2001:db8::/64"
     assert client_key(None) == client_key("garbage") == "unparsed"
+
+
+async def test_mini_app_member_access(
+    links: LinkService, factory: Factory, db: Database, clock: ManualClock
+) -> None:
+    case_id, hw, spec = await assigned_case(factory, db)
+    outsider = await factory.specialist()
+    access = await links.authorize_member(
+        spec.telegram_id, case_id, ip=IP, user_agent=UA, action="frame"
+    )
+    assert isinstance(access, MemberAccess)
+    assert (access.case_id, access.user_id, access.name, access.role) == (
+        case_id,
+        spec.id,
+        spec.full_name,
+        "specialist",
+    )
+    assert isinstance(
+        await links.authorize_member(hw.telegram_id, case_id, ip=IP, user_agent=UA), MemberAccess
+    )
+    for telegram_id, target in (
+        (outsider.telegram_id, case_id),
+        (spec.telegram_id, 999_999),
+        (1, case_id),
+    ):
+        denied = await links.authorize_member(telegram_id, target, ip=IP, user_agent=UA)
+        assert denied == Denied(DenyReason.FORBIDDEN)
+    rows = await events(db)
+    assert [(e.action, e.actor_telegram_id, e.details["via"]) for e in rows] == [
+        ("link.access", spec.telegram_id, "webapp"),
+        ("link.access", hw.telegram_id, "webapp"),
+        ("link.denied", outsider.telegram_id, "webapp"),
+        ("link.denied", spec.telegram_id, "webapp"),
+        ("link.denied", 1, "webapp"),
+    ]
+    assert rows[0].details["operation"] == "frame" and rows[0].details["ip"] == IP
+    with pytest.raises(ValueError, match="action"):
+        await links.authorize_member(spec.telegram_id, case_id, ip=IP, user_agent=UA, action="x")
+
+
+async def test_forged_init_data_counts_towards_the_throttle(
+    db: Database, clock: ManualClock, keyring: KeyRing, redis: Redis, factory: Factory
+) -> None:
+    links = LinkService(db, clock, keyring, KeyValue(redis), failure_limit=3)
+    case_id, _, spec = await assigned_case(factory, db)
+    for _ in range(3):
+        denied = await links.refuse_init_data("bad_signature", ip=IP, user_agent=UA)
+        assert denied == Denied(DenyReason.UNKNOWN)
+    assert await links.authorize_member(spec.telegram_id, case_id, ip=IP, user_agent=UA) == Denied(
+        DenyReason.THROTTLED
+    )
+    assert await links.refuse_init_data("stale", ip=IP, user_agent=UA) == Denied(
+        DenyReason.THROTTLED
+    )
+    rows = await events(db)
+    assert [e.details.get("init_data") for e in rows[:3]] == ["bad_signature"] * 3
+    assert rows[3].details["reason"] == "throttled" and len(rows) == 4
+
+
+async def test_configured_default_ttl(
+    db: Database, clock: ManualClock, keyring: KeyRing, redis: Redis, factory: Factory
+) -> None:
+    links = LinkService(db, clock, keyring, KeyValue(redis), default_ttl=timedelta(hours=6))
+    case_id, _, spec = await assigned_case(factory, db)
+    assert (await links.issue(case_id, spec.id)).expires_at == clock.now() + timedelta(hours=6)
+
+
+async def test_mini_app_flow_with_the_emulators_init_data(
+    links: LinkService, factory: Factory, db: Database, clock: ManualClock
+) -> None:
+    """initData signed by the emulator, verified, then the user's entitlement checked."""
+    case_id, _, spec = await assigned_case(factory, db)
+    token = "123456:AAE-test"
+    state = SandboxState(token=token, bot_id=123456, clock=lambda: clock.now().timestamp())
+    state.create_user({"id": spec.telegram_id, "first_name": "Asha"})
+    raw = state.web_app_init_data(spec.telegram_id, start_param=f"case{case_id}")
+    user = verify_init_data(raw, token, now=clock.now())
+    access = await links.authorize_member(user.id, case_id, ip=IP, user_agent=UA)
+    assert isinstance(access, MemberAccess) and access.user_id == spec.id
+
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(InitDataError) as err:
+        verify_init_data(raw, token, now=clock.now())
+    denied = await links.refuse_init_data(err.value.reason, ip=IP, user_agent=UA)
+    assert denied.status == 404
+    last = (await events(db))[-1]
+    assert (last.action, last.details["init_data"]) == ("link.denied", "stale")
