@@ -33,7 +33,7 @@ from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
 from bot.handlers.rosters import TelegramGapNotifier
-from bot.handlers.sender import OutboxSender, SenderOptions, attachment_files
+from bot.handlers.sender import DirectSendTap, OutboxSender, SenderOptions, attachment_files
 from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
 from bot.outbox import Outbox, SendBudget, SendLimits
@@ -58,6 +58,7 @@ class Runtime:
     kv: KeyValue
     services: Services
     application: PtbApp
+    budget: SendBudget
 
     async def close(self) -> None:
         await close_services(self.db, self.kv, self.services)
@@ -123,7 +124,17 @@ async def build_services(
     return db, kv, services
 
 
-def build_application(settings: Settings, services: Services) -> PtbApp:
+def send_budget(settings: Settings, kv: KeyValue) -> SendBudget:
+    """The token's send budget, shared in Redis by every process."""
+    limits = SendLimits(
+        global_rate=settings.send_rate_per_second,
+        private_rate=settings.send_private_per_second,
+        group_rate=settings.send_group_per_minute / 60.0,
+    )
+    return SendBudget(kv.redis, limits)
+
+
+def build_application(settings: Settings, services: Services, budget: SendBudget) -> PtbApp:
     """The PTB application, pointed at ``TELEGRAM_API_BASE``, with every handler."""
     api = settings.telegram_api_base
 
@@ -136,8 +147,9 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=Ctx))
-        # No PTB rate limiter: what the bot sends on its own goes through the outbox
-        # (bot.handlers.sender); direct replies are few and follow a person's action.
+        # What the bot sends on its own goes through the outbox (bot.handlers.sender);
+        # direct replies go at once but are counted in the same shared budget.
+        .rate_limiter(DirectSendTap(budget))
         .post_init(post_init)
         .build()
     )
@@ -151,11 +163,6 @@ def build_application(settings: Settings, services: Services) -> PtbApp:
 def build_sender(runtime: Runtime) -> OutboxSender:
     """The outbox sender for this process: one shared budget in Redis for the token."""
     settings, services = runtime.settings, runtime.services
-    limits = SendLimits(
-        global_rate=settings.send_rate_per_second,
-        private_rate=settings.send_private_per_second,
-        group_rate=settings.send_group_per_minute / 60.0,
-    )
     offers = services.offers
 
     async def offer_receipt(receipt: dict[str, Any], ref: MessageRef | None) -> None:
@@ -163,7 +170,7 @@ def build_sender(runtime: Runtime) -> OutboxSender:
 
     return OutboxSender(
         services.outbox,
-        SendBudget(runtime.kv.redis, limits),
+        runtime.budget,
         runtime.application.bot,
         files=attachment_files(services.attachments),
         receipts={"offer": offer_receipt},
@@ -177,7 +184,9 @@ async def build_runtime(
     settings: Settings, *, clock: Clock | None = None, redis: Redis | None = None
 ) -> Runtime:
     db, kv, services = await build_services(settings, clock=clock, redis=redis)
-    return Runtime(settings, db, kv, services, build_application(settings, services))
+    budget = send_budget(settings, kv)
+    application = build_application(settings, services, budget)
+    return Runtime(settings, db, kv, services, application, budget)
 
 
 async def serve(

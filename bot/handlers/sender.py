@@ -20,7 +20,8 @@ import logging
 import random
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -34,14 +35,41 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from telegram.ext import BaseRateLimiter
 
 from bot.cases.attachments import AttachmentService
 from bot.cases.ports import MessageRef
 from bot.clock import Clock
+from bot.handlers.processing import RETRY_ON_FLOOD
 from bot.imaging.watermark import Watermark
 from bot.outbox import IDEMPOTENT_METHODS, Claimed, Outbox, Scope, SendBudget
 
 log = logging.getLogger(__name__)
+
+#: Calls Telegram counts against the flood limits.
+SEND_ENDPOINTS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendMediaGroup",
+        "sendVoice",
+        "sendDocument",
+        "sendAudio",
+        "sendVideo",
+        "sendAnimation",
+        "sendSticker",
+        "sendLocation",
+        "sendContact",
+        "sendVenue",
+        "sendPoll",
+        "sendDice",
+        "sendVideoNote",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+#: Set inside the sender's own calls, so the tap below does not count them twice.
+_FROM_OUTBOX: ContextVar[bool] = ContextVar("from_outbox", default=False)
 
 #: ``receipt["kind"]`` → what to do once the row is settled (ref None: not delivered).
 ReceiptHandler = Callable[[dict[str, Any], MessageRef | None], Awaitable[None]]
@@ -139,6 +167,7 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; then let calls in flight finish (no new claims)."""
+        RETRY_ON_FLOOD.set(False)  # a 429 postpones that chat's rows instead of waiting
         next_reconcile = 0.0
         try:
             while not stop.is_set():
@@ -230,6 +259,7 @@ class OutboxSender:
     # -- one call ---------------------------------------------------------------------
 
     async def _send(self, claimed: Claimed) -> None:
+        _FROM_OUTBOX.set(True)  # this task's own context
         try:
             await self._attempt(claimed)
         except Exception:
@@ -360,3 +390,46 @@ class OutboxSender:
             result = await bot.do_api_request(method, api_kwargs={"chat_id": chat, **params})
             return int(result["message_id"]) if isinstance(result, dict) else None
         return None if isinstance(sent, bool) else sent.message_id
+
+
+class DirectSendTap(BaseRateLimiter[None]):
+    """PTB's rate-limiter hook for direct replies (answers to a person's own action).
+
+    They go at once, but each is counted in the token's shared budget, so the outbox leaves
+    room for them; a 429 on one is waited out once if short. The outbox's own calls pass
+    straight through (they were budgeted before they started).
+    """
+
+    def __init__(self, budget: SendBudget, *, max_wait: float = 5.0) -> None:
+        self.budget = budget
+        self.max_wait = max_wait
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if _FROM_OUTBOX.get() or endpoint not in SEND_ENDPOINTS:
+            return await callback(*args, **kwargs)
+        try:
+            await self.budget.debit()
+        except Exception as exc:  # Redis trouble must not silence a reply
+            log.warning("direct send not counted", extra={"error": type(exc).__name__})
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            wait = _retry_after(exc)
+            if wait > self.max_wait:
+                raise
+            await asyncio.sleep(wait)
+            return await callback(*args, **kwargs)

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 EPSILON = 1e-9  # float dust: a bucket this close to one token has it
+DEBT = 1.0  # how far a direct reply may overdraw a bucket
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,34 @@ class SendBudget:
 
     async def acquire(self, chat_id: int) -> Grant:
         """Consume one send for ``chat_id`` if both budgets allow it now."""
+        return await self._take(chat_id)
+
+    async def debit(self) -> None:
+        """Count a send made outside the outbox (a direct reply) in the global budget: it
+        goes anyway, and the outbox leaves room for it (down to ``-DEBT`` tokens at most).
+
+        Chat budgets are not charged: a reply answers the person's own message or tap,
+        which Telegram allows for (the emulator's ``reply_credit``); charging them would
+        hold back the next offer to a specialist who has just been chatting with the bot.
+        """
+        g_key = f"{self.prefix}global"
+        g_rate, g_burst = self.limits.global_rate, self.limits.global_burst
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(g_key)
+                    g_raw = await pipe.hmget(g_key, ["t", "s"])
+                    now = self.timer()
+                    left = max(_level(g_raw, g_rate, g_burst, now) - 1, -DEBT)
+                    pipe.multi()
+                    pipe.hset(g_key, mapping={"t": repr(left), "s": repr(now)})
+                    pipe.expire(g_key, 60)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def _take(self, chat_id: int) -> Grant:
         g_key = f"{self.prefix}global"
         c_key = f"{self.prefix}chat:{chat_id}"
         p_key = f"{self.prefix}pause:{chat_id}"
@@ -94,17 +123,12 @@ class SendBudget:
                     g_raw = await pipe.hmget(g_key, ["t", "s"])
                     c_raw = await pipe.hmget(c_key, ["t", "s"])
                     now = self.timer()
-                    if paused is not None and float(paused) > now:
-                        await pipe.unwatch()
-                        return Grant(Scope.CHAT, float(paused) - now)
                     g_tokens = _level(g_raw, g_rate, g_burst, now)
                     c_tokens = _level(c_raw, c_rate, c_burst, now)
-                    if c_tokens < 1 - EPSILON:
+                    grant = _refusal(paused, now, g_tokens, g_rate, c_tokens, c_rate)
+                    if grant is not None:
                         await pipe.unwatch()
-                        return Grant(Scope.CHAT, (1 - c_tokens) / c_rate)
-                    if g_tokens < 1 - EPSILON:
-                        await pipe.unwatch()
-                        return Grant(Scope.GLOBAL, (1 - g_tokens) / g_rate)
+                        return grant
                     pipe.multi()
                     pipe.hset(g_key, mapping={"t": repr(g_tokens - 1), "s": repr(now)})
                     pipe.expire(g_key, 60)
@@ -114,6 +138,24 @@ class SendBudget:
                     return Grant(Scope.NONE)
                 except WatchError:  # another process took a token meanwhile: look again
                     continue
+
+
+def _refusal(
+    paused: bytes | str | None,
+    now: float,
+    g_tokens: float,
+    g_rate: float,
+    c_tokens: float,
+    c_rate: float,
+) -> Grant | None:
+    """Why a send may not go now (None: it may)."""
+    if paused is not None and float(paused) > now:
+        return Grant(Scope.CHAT, float(paused) - now)
+    if c_tokens < 1 - EPSILON:
+        return Grant(Scope.CHAT, (1 - c_tokens) / c_rate)
+    if g_tokens < 1 - EPSILON:
+        return Grant(Scope.GLOBAL, (1 - g_tokens) / g_rate)
+    return None
 
 
 def _level(raw: list[bytes | str | None], rate: float, burst: int, now: float) -> float:

@@ -63,3 +63,16 @@ async def test_a_pause_holds_only_that_chat(redis: Redis, fake_time: FakeTime) -
     assert (await budget.acquire(10)).ok
     fake_time.now += 5.01
     assert (await budget.acquire(9)).ok
+
+
+async def test_a_direct_reply_is_counted_in_the_global_budget(
+    redis: Redis, fake_time: FakeTime
+) -> None:
+    budget = make(redis, fake_time, global_rate=10, global_burst=2, private_burst=2)
+    for _ in range(4):
+        await budget.debit()  # replies go anyway, overdrawing by one token at most
+    grant = await budget.acquire(7)
+    assert grant.scope is Scope.GLOBAL and abs(grant.wait - 0.2) < 1e-6
+    fake_time.now += 0.2
+    assert (await budget.acquire(7)).ok  # the chat's own budget was not charged
+    assert (await budget.acquire(7)).scope is Scope.GLOBAL

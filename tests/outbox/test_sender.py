@@ -206,3 +206,36 @@ async def test_run_stops_cleanly_and_a_clinical_row_jumps_the_queue(
     await task
     assert OutboxStatus.SENDING.value not in await outbox.counts()
     assert sent_before.index(1) < 50
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_direct_replies_are_counted_and_a_short_429_waited_out(
+    budget: SendBudget,
+) -> None:
+    from bot.handlers.sender import DirectSendTap
+    from bot.outbox import SendLimits
+
+    budget.limits = SendLimits(global_rate=1.0, global_burst=1)
+    tap = DirectSendTap(budget, max_wait=1.0)
+    calls: list[str] = []
+    failures: list[Exception] = []
+
+    async def call(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        calls.append(endpoint)
+        if failures:
+            raise failures.pop()
+        return {"message_id": 1}
+
+    async def send(endpoint: str, data: dict[str, Any]) -> Any:
+        return await tap.process_request(call, (endpoint, data), {}, endpoint, data, None)
+
+    assert await send("sendMessage", {"chat_id": 5}) == {"message_id": 1}
+    assert not (await budget.acquire(6)).ok  # the outbox now leaves room for it
+    await send("answerCallbackQuery", {"callback_query_id": "1"})  # not a send: not counted
+    calls.clear()
+    failures.append(RetryAfter(1))
+    assert await send("sendMessage", {"chat_id": 7}) == {"message_id": 1}
+    assert calls == ["sendMessage", "sendMessage"]  # a short 429 is waited out once
+    failures.append(RetryAfter(30))
+    with pytest.raises(RetryAfter):  # a long wait is not done inside a handler
+        await send("sendMessage", {"chat_id": 8})
