@@ -305,8 +305,8 @@ class LinkService:
         digest = self.token_hash(token) if _TOKEN_RE.fullmatch(token or "") else None
         details: dict[str, Any] = {
             "operation": action,
-            "ip": (ip or "")[:64],
-            "user_agent": (user_agent or "")[:_UA_LIMIT],
+            "ip": _printable(ip, 64),
+            "user_agent": _printable(user_agent, _UA_LIMIT),
         }
         async with self.db.transaction() as session:
             link = await self._find(session, digest)
@@ -382,8 +382,8 @@ class LinkService:
             "via": "webapp",
             "operation": action,
             "case_id": case_id,
-            "ip": (ip or "")[:64],
-            "user_agent": (user_agent or "")[:_UA_LIMIT],
+            "ip": _printable(ip, 64),
+            "user_agent": _printable(user_agent, _UA_LIMIT),
         }
         async with self.db.transaction() as session:
             case = await session.get(Case, case_id)
@@ -435,8 +435,8 @@ class LinkService:
                 reason=DenyReason.UNKNOWN.value,
                 via="webapp",
                 init_data=reason[:40],
-                ip=(ip or "")[:64],
-                user_agent=(user_agent or "")[:_UA_LIMIT],
+                ip=_printable(ip, 64),
+                user_agent=_printable(user_agent, _UA_LIMIT),
             )
         await self._count_failure(bucket)
         return Denied(DenyReason.UNKNOWN)
@@ -458,18 +458,27 @@ class LinkService:
             return True
 
     async def revoke_for_case(
-        self, case_id: int, *, except_recipient: int | None = None, reason: str
+        self,
+        case_id: int,
+        *,
+        except_recipient: int | None = None,
+        recipient: int | None = None,
+        reason: str,
     ) -> int:
-        """Revoke every live link of a case (but ``except_recipient``'s); how many.
+        """Revoke live links of a case — only ``recipient``'s, or all but
+        ``except_recipient``'s, or all; how many.
 
-        Call it when a case is reassigned away from a specialist, with the new specialist
-        as ``except_recipient`` — or with nobody excepted to cut everyone off.
+        When a case is reassigned away from a specialist: ``recipient=<old specialist>``
+        (the health worker's and coordinators' links stay), or ``except_recipient=<new
+        specialist>`` to cut off everyone else too.
         """
         now = self.clock.now()
         async with self.db.transaction() as session:
             query = select(Link).where(Link.case_id == case_id, Link.revoked_at.is_(None))
             if except_recipient is not None:
                 query = query.where(Link.recipient_user_id != except_recipient)
+            if recipient is not None:
+                query = query.where(Link.recipient_user_id == recipient)
             rows = (await session.scalars(query.order_by(Link.id))).all()
             for row in rows:
                 self._revoke(session, row, now, None, reason)
@@ -580,10 +589,15 @@ class LinkService:
                 "link.denied",
                 reason=DenyReason.THROTTLED.value,
                 operation=action,
-                ip=(ip or "")[:64],
-                user_agent=(user_agent or "")[:_UA_LIMIT],
+                ip=_printable(ip, 64),
+                user_agent=_printable(user_agent, _UA_LIMIT),
                 throttle_bucket=bucket,
             )
+
+
+def _printable(text: str | None, limit: int) -> str:
+    """Client-supplied text for the audit: control characters dropped, at most ``limit``."""
+    return "".join(ch for ch in (text or "")[: limit * 2] if ch.isprintable())[:limit]
 
 
 def _judge(

@@ -244,8 +244,11 @@ async def test_reassignment_revokes_and_entitlement_is_rechecked(
     # Even before revocation, the old specialist is no longer entitled.
     assert await resolve(links, kept_by_accident.token) == Denied(DenyReason.FORBIDDEN)
     new_link = await links.issue(case_id, new.id)
-    count = await links.revoke_for_case(case_id, except_recipient=new.id, reason="reassigned")
-    assert count == 3  # both of the old specialist's links and the health worker's
+    assert await links.revoke_for_case(case_id, recipient=old.id, reason="reassigned") == 2
+    assert isinstance(await resolve(links, hw_link.token), LinkAccess)
+    assert await links.revoke_for_case(case_id, recipient=old.id, reason="again") == 0
+    count = await links.revoke_for_case(case_id, except_recipient=new.id, reason="reset")
+    assert count == 1  # the health worker's
     assert await resolve(links, old_link.token) == Denied(DenyReason.REVOKED)
     assert await resolve(links, hw_link.token) == Denied(DenyReason.REVOKED)
     assert isinstance(await resolve(links, new_link.token), LinkAccess)
@@ -466,3 +469,13 @@ async def test_mini_app_flow_with_the_emulators_init_data(
     assert denied.status == 404
     last = (await events(db))[-1]
     assert (last.action, last.details["init_data"]) == ("link.denied", "stale")
+
+
+async def test_client_text_is_cleaned_for_the_audit(links: LinkService, db: Database) -> None:
+    await links.resolve("A" * 32, ip="203.0.113.9\x00", user_agent="evil\x00\r\nUA" + "x" * 500)
+    (event,) = await events(db)
+    assert event.details["ip"] == "203.0.113.9"
+    assert (
+        event.details["user_agent"].startswith("evilUAx")
+        and len(event.details["user_agent"]) == 200
+    )
