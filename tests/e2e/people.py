@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.accounts.onboarding import Step
 from bot.domain import Role
 from bot.handlers import texts
@@ -52,3 +54,24 @@ async def coordinator(world: World, language: str = "en") -> Person:
     person = await world.person("Ravi", language)
     await onboard(world, person, code, language, "Ravi Kumar")
     return person
+
+
+async def offered_first(world: World, code: str, *people: Person) -> tuple[Person, Person]:
+    """Which of two specialists got the (one-at-a-time) offer of ``code``, and the other.
+
+    Reads the chats without consuming replies, so the chosen one can still ``expect`` it.
+    """
+
+    async def offered() -> Person | None:
+        for person in people:
+            if any(code in (m.text or "") for m in await world.client.messages(person.id)):
+                return person
+        return None
+
+    for _ in range(500):
+        found = await offered()
+        if found is not None:
+            other = next(p for p in people if p is not found)
+            return found, other
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nobody was offered {code}")

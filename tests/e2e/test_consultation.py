@@ -6,7 +6,7 @@ from bot.cases.reports import Field
 from bot.domain import REFERRAL_LABELS, Referral
 from bot.handlers import reports as report_texts
 from tests.e2e.conftest import World
-from tests.e2e.people import health_worker, specialist
+from tests.e2e.people import health_worker, offered_first, specialist
 from tests.e2e.test_routing import submit_case
 
 
@@ -84,15 +84,10 @@ async def test_someone_elses_case_is_refused(world: World) -> None:
     sunita = await health_worker(world)
     code = await submit_case(world, sunita, with_film=False)
     case_id = await _case_id(world, code)
-    # Whoever got the offer accepts; the other forges "Write report" and "Ask".
-    for person in (meera, arjun):
-        try:
-            card = await person.expect(code, timeout=1)
-        except AssertionError:
-            continue
-        await person.tap(card, en._("Accept"))
-        owner, other = person, (arjun if person is meera else meera)
-        break
+    # Whoever got the offer accepts; the other forges "Write report".
+    owner, other = await offered_first(world, code, meera, arjun)
+    card = await owner.expect(code)
+    await owner.tap(card, en._("Accept"))
     await owner.expect_edit(card, en._("✅ You accepted this case."))
     own_message = (await world.client.messages(other.id))[-1]
     tapped = await other.tap(own_message, f"rep:{case_id}", forged=True)

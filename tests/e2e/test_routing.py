@@ -13,7 +13,7 @@ from bot.sandbox import scenario
 from bot.sandbox.script import Person
 from bot.storage.models import Case
 from tests.e2e.conftest import World
-from tests.e2e.people import coordinator, health_worker, specialist
+from tests.e2e.people import coordinator, health_worker, offered_first, specialist
 
 
 async def submit_case(
@@ -84,12 +84,8 @@ async def test_decline_goes_to_the_next_and_timeout_escalates(
     arjun = await specialist(world, "Dr. Arjun Rao")
     sunita = await health_worker(world)
     code = await submit_case(world, sunita, with_film=False)
-    first, second = (meera, arjun)
-    try:
-        card = await first.expect(code, timeout=1)
-    except AssertionError:
-        first, second = arjun, meera
-        card = await first.expect(code)
+    first, second = await offered_first(world, code, meera, arjun)
+    card = await first.expect(code)
     await first.tap(card, en._("Decline"))
     reasons = await first.expect_edit(card)
     await first.tap(reasons, en._("Busy now"))
