@@ -40,7 +40,6 @@ from telegram.ext import BaseRateLimiter
 from bot.cases.attachments import AttachmentService
 from bot.cases.ports import MessageRef
 from bot.clock import Clock
-from bot.handlers.processing import RETRY_ON_FLOOD
 from bot.imaging.watermark import Watermark
 from bot.outbox import IDEMPOTENT_METHODS, Claimed, Outbox, Scope, SendBudget
 
@@ -167,7 +166,6 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; then let calls in flight finish (no new claims)."""
-        RETRY_ON_FLOOD.set(False)  # a 429 postpones that chat's rows instead of waiting
         next_reconcile = 0.0
         try:
             while not stop.is_set():
