@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
+from bot.handlers.processing import PerChatUpdateProcessor
 from bot.handlers.rosters import TelegramGapNotifier
 from bot.handlers.sender import DirectSendTap, OutboxSender, SenderOptions, attachment_files
 from bot.i18n import Catalogs
@@ -150,6 +151,8 @@ def build_application(settings: Settings, services: Services, budget: SendBudget
         # What the bot sends on its own goes through the outbox (bot.handlers.sender);
         # direct replies go at once but are counted in the same shared budget.
         .rate_limiter(DirectSendTap(budget))
+        # Different chats concurrently, one chat's updates in order.
+        .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)
         .build()
     )
