@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -39,6 +40,7 @@ from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
 from bot.outbox import Outbox, SendBudget, SendLimits
 from bot.security.blobstore import LocalBlobStore
+from bot.security.capability_links import LinkService
 from bot.security.fields import FieldCipher
 from bot.security.keys import open_keyring
 from bot.services import Services
@@ -121,6 +123,9 @@ async def build_services(
         statistics=StatisticsService(db, clock, settings.roster_timezone),
         daily_gaps=daily_gaps,
         gap_notifier=gap_notifier,
+        links=LinkService(
+            db, clock, keyring, kv, default_ttl=timedelta(hours=settings.link_ttl_hours)
+        ),
     )
     return db, kv, services
 

@@ -28,6 +28,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "on-call rosters: `roster add|list|remove|oncall|import|export`",
     ),
     "stats": ("bot.cases.stats_cli", "district statistics, CSV export and chart"),
+    "links": ("bot.security.links_cli", "capability links: `links list|revoke|revoke-closed`"),
 }
 
 

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     default_language: str = "en"
     invite_default_ttl_hours: int = 7 * 24
     imaging_workers: int = 2
+    link_ttl_hours: int = 24
     send_rate_per_second: float = 28.0  # the outbox's budget for the whole token
     send_private_per_second: float = 1.0
     send_group_per_minute: float = 20.0

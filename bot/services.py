@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.outbox import Outbox
 from bot.security.blobstore import BlobStore
+from bot.security.capability_links import LinkService
 from bot.security.fields import FieldCipher
 
 
@@ -53,3 +54,4 @@ class Services:
     statistics: StatisticsService
     daily_gaps: DailyGaps
     gap_notifier: GapNotifier
+    links: LinkService
