@@ -208,9 +208,6 @@ def load(src: str | os.PathLike[str] | bytes | bytearray | BinaryIO) -> Dataset:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(source, force=True)
             cut_short = _last_value_cut_short(ds)
-            # Touch every top-level element now so that parse errors surface here.
-            for _elem in ds:
-                pass
     except MemoryError as exc:
         raise ImagingError(Reason.TOO_LARGE, "dataset does not fit in memory") from exc
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError, …
@@ -236,7 +233,24 @@ def _last_value_cut_short(ds: Dataset) -> bool:
 
 
 def check_pixel_data(ds: Dataset) -> None:
-    """Validate the Image Pixel module (PS3.3 C.7.6.3) enough to decode safely."""
+    """Validate the Image Pixel module (PS3.3 C.7.6.3) enough to decode safely.
+
+    Element values are converted lazily by pydicom, so a malformed value surfaces when it is
+    first read: any such error here is ``corrupt``.
+    """
+    try:
+        _check_pixel_data(ds)
+    except ImagingError:
+        raise
+    except MemoryError as exc:
+        raise ImagingError(Reason.TOO_LARGE, "dataset does not fit in memory") from exc
+    except Exception as exc:
+        raise ImagingError(
+            Reason.CORRUPT, f"malformed image attributes: {type(exc).__name__}"
+        ) from exc
+
+
+def _check_pixel_data(ds: Dataset) -> None:
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise ImagingError(Reason.UNSUPPORTED, "float pixel data")
@@ -935,6 +949,15 @@ def render(
             for i in sample_frames(frames):
                 tile = arr if i == index else _render_frame(ds, i, window)[0]
                 tiles.append((i, _image(tile)))
+        return Rendered(
+            image=_image(arr),
+            frames=frames,
+            frame_index=index,
+            modality=str(ds.get("Modality") or "").strip(),
+            photometric=_photometric(ds),
+            window=(window.center, window.width) if window is not None else None,
+            contact_sheet=contact_sheet(tiles, frames) if tiles else None,
+        )
     except ImagingError:
         raise
     except MemoryError as exc:
@@ -943,15 +966,6 @@ def render(
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
         raise ImagingError(Reason.CORRUPT, f"cannot render: {type(exc).__name__}") from exc
-    return Rendered(
-        image=_image(arr),
-        frames=frames,
-        frame_index=index,
-        modality=str(ds.get("Modality") or ""),
-        photometric=_photometric(ds),
-        window=(window.center, window.width) if window is not None else None,
-        contact_sheet=contact_sheet(tiles, frames) if tiles else None,
-    )
 
 
 def render_series(

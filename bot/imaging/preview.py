@@ -127,7 +127,13 @@ def telegram_safe(image: Image.Image) -> Image.Image:
 
 
 def _strip(image: Image.Image) -> Image.Image:
-    """A pixel-identical image with no metadata attached (EXIF, ICC, XMP, text, DPI)."""
+    """A pixel-identical image with no metadata attached (EXIF, ICC, XMP, text, DPI).
+
+    Images we made ourselves (``fromarray``, ``resize``…) carry none and are used as they are;
+    anything else is rebuilt from its pixels.
+    """
+    if not image.info and getattr(image, "_exif", None) is None:
+        return image
     clean = Image.frombytes(image.mode, image.size, image.tobytes())
     clean.info = {}
     return clean
