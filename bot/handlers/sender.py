@@ -111,6 +111,7 @@ class SenderOptions:
     round_seconds: float = 0.5  # look again at the queue at least this often
     idle_seconds: float = 0.25  # poll interval when nothing is due (other processes' rows)
     reconcile_seconds: float = 15.0
+    purge_seconds: float = 3600.0  # how often settled rows past the retention are deleted
     retention: timedelta = timedelta(days=30)  # settled rows are deleted after this
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
@@ -166,10 +167,13 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; then let calls in flight finish (no new claims)."""
-        next_reconcile = 0.0
+        next_reconcile = next_purge = 0.0
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() >= next_purge:
+                        await self.outbox.purge(self.options.retention)
+                        next_purge = time.monotonic() + self.options.purge_seconds
                     if time.monotonic() >= next_reconcile:
                         await self.reconcile()
                         next_reconcile = time.monotonic() + self.options.reconcile_seconds
@@ -198,9 +202,7 @@ class OutboxSender:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def reconcile(self) -> None:
-        """Settle rows left ``sending`` by a process that died (see module docstring);
-        delete rows settled longer ago than the retention."""
-        await self.outbox.purge(self.options.retention)
+        """Settle rows left ``sending`` by a process that died (see module docstring)."""
         done = await self.outbox.reconcile(in_flight=self._in_flight.keys())
         if done.requeued or done.uncertain:
             log.warning(

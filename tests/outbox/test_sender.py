@@ -13,6 +13,7 @@ from bot.cases.ports import MessageRef
 from bot.clock import ManualClock
 from bot.handlers.sender import OutboxSender, SenderOptions
 from bot.outbox import Message, Outbox, OutboxStatus, Priority, SendBudget
+from bot.storage.database import Database
 from tests.outbox.conftest import FakeBot
 
 
@@ -239,3 +240,42 @@ async def test_direct_replies_are_counted_and_a_short_429_waited_out(
     failures.append(RetryAfter(30))
     with pytest.raises(RetryAfter):  # a long wait is not done inside a handler
         await send("sendMessage", {"chat_id": 8})
+
+
+async def test_two_sender_processes_share_the_queue_and_send_each_row_once(
+    db: Database, clock: ManualClock, budget: SendBudget, bot: FakeBot, recorder: Recorder
+) -> None:
+    """Two senders, each with its own engine (two processes on PostgreSQL), one queue."""
+    other_db = Database(db.url)
+    boxes = [Outbox(db, clock), Outbox(other_db, clock)]
+
+    async def files(ref: dict[str, Any]) -> bytes:
+        return b""
+
+    senders = [
+        OutboxSender(
+            box,
+            budget,
+            bot,  # type: ignore[arg-type]
+            files=files,
+            receipts={},
+            on_blocked=recorder.block,
+            clock=clock,
+        )
+        for box in boxes
+    ]
+    await boxes[0].enqueue([text(chat, f"m{chat}") for chat in range(1, 121)])
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(s.run(stop)) for s in senders]
+    try:
+        for _ in range(400):
+            if not await boxes[1].pending():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await other_db.dispose()
+    chats = [chat for _, chat, _ in bot.calls]
+    assert sorted(chats) == list(range(1, 121))
+    assert await boxes[0].counts() == {"sent": 120}
