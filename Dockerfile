@@ -9,8 +9,10 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data LOG_JSON=true \
-    LOCALES_DIR=/app/locales
-RUN useradd --system --uid 10001 --home-dir /app sampark \
+    LOCALES_DIR=/app/locales MPLCONFIGDIR=/data/.matplotlib
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /app sampark \
  && mkdir -p /data && chown sampark /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
