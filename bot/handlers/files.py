@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from telegram import Document, Message, PhotoSize, Update
+from telegram import Document, InlineKeyboardMarkup, Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
 from bot.cases.attachments import MAX_DOWNLOAD_BYTES, AttachmentOutcome
 from bot.cases.drafts import DraftState, Step
 from bot.cases.refusals import Refusal
-from bot.handlers import case_texts, general, questions
+from bot.handlers import case_texts, drafts, general, questions
 from bot.handlers.context import Ctx, speaker
 from bot.handlers.reports import REFUSALS
 from bot.i18n import Translator
@@ -79,8 +79,9 @@ async def _voice(ctx: Ctx, tr: Translator, message: Message, state: DraftState) 
 
 
 async def _file(ctx: Ctx, tr: Translator, message: Message, state: DraftState) -> None:
-    """A document or photo for the draft's attachments."""
-    await _store_file(ctx, tr, message, state.case_id, state.code)
+    """A document or photo for the draft's attachments; its status ends with the running
+    count and a Done button, so "Done" is always at the bottom of the chat."""
+    await _store_file(ctx, tr, message, state.case_id, state.code, running=True)
 
 
 async def _store_voice(
@@ -100,7 +101,7 @@ async def _store_voice(
 
 
 async def _store_file(
-    ctx: Ctx, tr: Translator, message: Message, case_id: int, code: str
+    ctx: Ctx, tr: Translator, message: Message, case_id: int, code: str, *, running: bool = False
 ) -> AttachmentOutcome | None:
     """Download, process and store one document or photo; the sender sees the outcome."""
     item: Document | PhotoSize
@@ -122,7 +123,16 @@ async def _store_file(
     outcome = await ctx.services.attachments.add(
         case_id, code, data, name, mime, file_unique_id=item.file_unique_id
     )
-    await _report(ctx, tr, message, status, outcome, sent_as_photo=bool(message.photo))
+    prompt = await ctx.services.drafts.resume(message.chat_id) if running else None
+    footer = None
+    if prompt is not None and prompt.step is Step.ATTACHMENTS:
+        count = tr.ngettext(
+            "{n} file received so far.", "{n} files received so far.", prompt.attachments
+        )
+        footer = (count, drafts.keyboard(tr, prompt))
+    await _report(
+        ctx, tr, message, status, outcome, sent_as_photo=bool(message.photo), footer=footer
+    )
     return outcome
 
 
@@ -134,13 +144,18 @@ async def _report(
     outcome: AttachmentOutcome,
     *,
     sent_as_photo: bool,
+    footer: tuple[str, InlineKeyboardMarkup | None] | None = None,
 ) -> None:
+    """Edit the status message with the outcome (and the running count with Done)."""
+    extra, markup = ("\n\n" + footer[0], footer[1]) if footer else ("", None)
     if not outcome.ok:
         reason = outcome.reason or Reason.CRASHED
-        await status.edit_text("❌ " + tr._(case_texts.ATTACHMENT_REFUSALS[reason]))
+        await status.edit_text(
+            "❌ " + tr._(case_texts.ATTACHMENT_REFUSALS[reason]) + extra, reply_markup=markup
+        )
         return
     if outcome.duplicate:
-        await status.edit_text(tr._("This file was already received."))
+        await status.edit_text(tr._("This file was already received.") + extra, reply_markup=markup)
         return
     what = outcome.modality or outcome.kind.upper()
     text = "✅ " + tr.ngettext(
@@ -152,7 +167,7 @@ async def _report(
         )
     if outcome.compressed_suspect and sent_as_photo:
         text += "\n\n" + tr._(case_texts.COMPRESSED_PHOTO)
-    await status.edit_text(text)
+    await status.edit_text(text + extra, reply_markup=markup)
     if outcome.thumbnail:
         try:
             await message.reply_photo(outcome.thumbnail, protect_content=True)

@@ -81,7 +81,13 @@ async def test_a_whole_case_with_files_consent_and_code(world: World, settings) 
 
     await client.send_photo(sunita.id, specimens.lesion_photo_jpeg())
     status = await sunita.expect(tr._("⏳ Processing the file…"))
-    await sunita.expect_edit(status, "✅", tr._(case_texts.COMPRESSED_PHOTO))
+    second = await sunita.expect_edit(
+        status,
+        "✅",
+        tr._(case_texts.COMPRESSED_PHOTO),
+        tr.ngettext("{n} file received so far.", "{n} files received so far.", 2),
+    )
+    assert tr._("Done") in second.button_texts()  # "Done" stays at the bottom of the chat
     await sunita.expect()
 
     await client.send_document(sunita.id, b"\x00garbage" * 100, "scan.dcm")
