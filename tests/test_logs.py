@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from bot.logs import JsonFormatter, KeyValueFormatter, redact
+from bot.storage.database import make_engine
 
 TOKEN = "123456789:AAH" + "x" * 32
 
@@ -29,3 +35,15 @@ def test_extra_fields_are_structured() -> None:
     assert entry["update_id"] == 7
     assert entry["level"] == "INFO"
     assert "update_id=7" in KeyValueFormatter().format(_record("x", update_id=7))
+
+
+async def test_sql_errors_never_show_bound_values(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (v TEXT UNIQUE)"))
+        await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": "Ramesh Kumar"})
+    with pytest.raises(IntegrityError) as error:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": "Ramesh Kumar"})
+    await engine.dispose()
+    assert "Ramesh" not in str(error.value)

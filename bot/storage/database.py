@@ -29,12 +29,16 @@ class SchemaOutOfDate(Exception):
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An engine with SQLite tuned for a single busy process (WAL, foreign keys on)."""
+    """An engine with SQLite tuned for a single busy process (WAL, foreign keys on).
+
+    ``hide_parameters``: SQL errors (and so logged tracebacks) never show bound values,
+    which may be patient data.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -45,7 +49,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class Database:
