@@ -18,6 +18,7 @@ from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
+from bot.cases.broadcasts import BROADCAST, BroadcastService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import GAP_REPORT, CoverageService, DailyGaps
 from bot.cases.drafts import DraftService
@@ -99,6 +100,7 @@ async def build_services(
     offers = OfferService(db, clock, rosters, notifier, settings, timers=timers)
     gap_notifier = TelegramGapNotifier(catalogs, directory)
     daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
+    broadcasts = BroadcastService(db, clock, outbox, timers, catalogs)
     services = Services(
         settings=settings,
         clock=clock,
@@ -114,7 +116,9 @@ async def build_services(
         attachments=attachments,
         rosters=rosters,
         offers=offers,
-        escalator=Escalator(timers, offers, fire={GAP_REPORT: daily_gaps.fire}),
+        escalator=Escalator(
+            timers, offers, fire={GAP_REPORT: daily_gaps.fire, BROADCAST: broadcasts.fire}
+        ),
         compose=ComposeService(db, clock),
         reports=ReportService(db, clock),
         questions=QuestionService(db, clock),
@@ -126,6 +130,7 @@ async def build_services(
         links=LinkService(
             db, clock, keyring, kv, default_ttl=timedelta(hours=settings.link_ttl_hours)
         ),
+        broadcasts=broadcasts,
     )
     return db, kv, services
 

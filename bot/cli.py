@@ -27,6 +27,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "bot.cases.roster_cli",
         "on-call rosters: `roster add|list|remove|oncall|import|export`",
     ),
+    "broadcast": (
+        "bot.cases.broadcast_cli",
+        "broadcasts and alerts: `broadcast send|report|cancel`",
+    ),
     "stats": ("bot.cases.stats_cli", "district statistics, CSV export and chart"),
     "links": ("bot.security.links_cli", "capability links: `links list|revoke|revoke-closed`"),
 }

@@ -10,6 +10,7 @@ from bot.accounts.guard import UpdateGuard
 from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
+from bot.cases.broadcasts import BroadcastService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import DailyGaps, GapNotifier
 from bot.cases.drafts import DraftService
@@ -55,3 +56,4 @@ class Services:
     daily_gaps: DailyGaps
     gap_notifier: GapNotifier
     links: LinkService
+    broadcasts: BroadcastService

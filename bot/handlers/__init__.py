@@ -16,6 +16,7 @@ from telegram.ext import (
 
 from bot.handlers import (
     approvals,
+    broadcasts,
     drafts,
     files,
     general,
@@ -36,6 +37,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(
         [
             *rosters.handlers(),
+            *broadcasts.handlers(),
             CommandHandler("start", onboarding.start, filters=private),
             CommandHandler("help", general.help_command, filters=private),
             CommandHandler("whoami", general.whoami, filters=private),

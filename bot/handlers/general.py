@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.handlers import drafts, keyboards, onboarding, questions, reports, texts
+from bot.handlers import broadcasts, drafts, keyboards, onboarding, questions, reports, texts
 from bot.handlers.context import Ctx, speaker
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,13 @@ async def language(update: Update, ctx: Ctx) -> None:
 
 async def text(update: Update, ctx: Ctx) -> None:
     """Free text: an answer to the current question, or a pointer to what to do."""
-    for taker in (onboarding.answer, drafts.answer, questions.relay, reports.answer):
+    for taker in (
+        onboarding.answer,
+        drafts.answer,
+        questions.relay,
+        reports.answer,
+        broadcasts.answer,
+    ):
         if await taker(update, ctx):
             return
     tr, user = await speaker(update, ctx)

@@ -118,12 +118,14 @@ def help_text(tr: Translator, user: UserView | None) -> str:
             tr._("/invite – invite a health worker, specialist or coordinator"),
             tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
             tr._("/stats – cases, turnaround and escalations; CSV export"),
+            tr._("/broadcast – a message or an alert to many people; /broadcasts – reports"),
             tr._("You approve new specialists and coordinators of your district here."),
         ],
         Role.ADMIN: [
             tr._("/invite – invite a health worker, specialist or coordinator"),
             tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
             tr._("/stats – cases, turnaround and escalations; CSV export"),
+            tr._("/broadcast – a message or an alert to many people; /broadcasts – reports"),
             tr._("You approve new specialists, coordinators and administrators here."),
         ],
     }

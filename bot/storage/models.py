@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -341,3 +342,43 @@ class Link(Base):
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoke_reason: Mapped[str | None] = mapped_column(String(60))
     last_used_at: Mapped[datetime | None]
+
+
+class Broadcast(Base):
+    """A message to a segment of users (``kind`` broadcast or alert), composed by ``author``.
+
+    ``segment``: ``{"roles": [...], "districts": [...], "facilities": [...],
+    "specialties": [...], "languages": [...]}`` (an empty list matches anyone);
+    ``texts``: ``{language: text}`` with English required. ``step`` is the composing
+    dialogue's position while the broadcast is a draft.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    step: Mapped[str | None] = mapped_column(String(20))
+    scheduled_at: Mapped[datetime | None]
+    weekday: Mapped[int | None] = mapped_column(SmallInteger)
+    at_minute: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class BroadcastRecipient(Base):
+    """One recipient of a broadcast: one row (and one outbox message) per person."""
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (UniqueConstraint("broadcast_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    queued_at: Mapped[datetime]
+    seen_at: Mapped[datetime | None]

@@ -1,0 +1,490 @@
+"""Broadcasts and alerts: a message to a segment of users, one outbox row per person.
+
+A broadcast is composed as a ``draft`` (its ``step`` is the composing dialogue's position),
+then sent now or ``scheduled`` through a durable timer of kind ``BROADCAST`` (claimed once
+across processes, so it fires once even after a restart). Sending writes one
+``broadcast_recipients`` row per person (unique per broadcast and user: someone in two
+segments gets one message) and enqueues one outbox row with the dedupe key
+``broadcast:<id>:<user>``, so sending again is a no-op. Delivery counts are read from
+the outbox rows' statuses. Alerts go with priority ALERT and carry a "Seen" button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bot.accounts.directory import UserView, user_view
+from bot.cases.escalation import Timers
+from bot.clock import Clock
+from bot.domain import Status
+from bot.i18n import N_, Catalogs
+from bot.outbox import Message, Outbox, OutboxStatus, Priority
+from bot.storage.database import Database
+from bot.storage.models import Broadcast, BroadcastRecipient, OutboxMessage, User
+
+log = logging.getLogger(__name__)
+
+#: The timer kind of a scheduled broadcast (payload ``{"broadcast_id": id}``, no case).
+BROADCAST = "broadcast"
+FALLBACK_LANGUAGE = "en"
+SEGMENT_KEYS = ("roles", "districts", "facilities", "specialties", "languages")
+MAX_TEXT = 3500
+
+ALERT_HEADING = N_("⚠️ ALERT")
+SEEN_BUTTON = N_("Seen ✓")
+
+
+class Kind(StrEnum):
+    BROADCAST = "broadcast"
+    ALERT = "alert"
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class BroadcastError(ValueError):
+    """A broadcast that cannot be sent as asked (no English text, wrong status…)."""
+
+
+@dataclass(frozen=True)
+class BroadcastView:
+    id: int
+    author_id: int | None
+    kind: Kind
+    segment: dict[str, list[Any]]
+    texts: dict[str, str]
+    status: BroadcastStatus
+    step: str | None
+    scheduled_at: datetime | None
+    weekly: bool
+    created_at: datetime
+
+    @property
+    def is_alert(self) -> bool:
+        return self.kind is Kind.ALERT
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """Per-recipient delivery states of one broadcast (from the outbox rows)."""
+
+    broadcast_id: int
+    recipients: int
+    queued: int = 0
+    sent: int = 0
+    blocked: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    seen: int = 0
+    by_language: dict[str, int] = field(default_factory=dict)
+
+
+def normalise_segment(segment: Mapping[str, Iterable[Any]] | None) -> dict[str, list[Any]]:
+    """Only known criteria, as sorted unique lists (facilities as ints)."""
+    out: dict[str, list[Any]] = {}
+    for key in SEGMENT_KEYS:
+        values = list((segment or {}).get(key) or ())
+        if key == "facilities":
+            out[key] = sorted({int(v) for v in values})
+        else:
+            out[key] = sorted({str(v) for v in values if str(v)})
+    return out
+
+
+def matches(user: UserView, segment: Mapping[str, Sequence[Any]]) -> bool:
+    """Whether ``user`` meets ALL of ``segment``'s criteria (an empty one matches anyone)."""
+    roles = segment.get("roles") or ()
+    districts = segment.get("districts") or ()
+    facilities = segment.get("facilities") or ()
+    specialties = segment.get("specialties") or ()
+    languages = segment.get("languages") or ()
+    return (
+        (not roles or user.role.value in roles)
+        and (not districts or user.district in districts)
+        and (not facilities or user.facility_id in facilities)
+        and (not specialties or any(s in specialties for s in user.specialties))
+        and (not languages or user.language in languages)
+    )
+
+
+def _view(row: Broadcast) -> BroadcastView:
+    return BroadcastView(
+        id=row.id,
+        author_id=row.author_id,
+        kind=Kind(row.kind),
+        segment=normalise_segment(row.segment),
+        texts={str(k): str(v) for k, v in (row.texts or {}).items()},
+        status=BroadcastStatus(row.status),
+        step=row.step,
+        scheduled_at=row.scheduled_at,
+        weekly=row.weekday is not None,
+        created_at=row.created_at,
+    )
+
+
+def dedupe_key(broadcast_id: int, user_id: int) -> str:
+    return f"broadcast:{broadcast_id}:{user_id}"
+
+
+class BroadcastService:
+    """Compose, send, schedule, cancel and report broadcasts; no Telegram here."""
+
+    def __init__(
+        self, db: Database, clock: Clock, outbox: Outbox, timers: Timers, catalogs: Catalogs
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.outbox = outbox
+        self.timers = timers
+        self.catalogs = catalogs
+
+    # -- composing --------------------------------------------------------------------
+
+    async def create(
+        self,
+        author_id: int | None,
+        kind: Kind = Kind.BROADCAST,
+        *,
+        segment: Mapping[str, Iterable[Any]] | None = None,
+        texts: Mapping[str, str] | None = None,
+        step: str | None = None,
+    ) -> int:
+        """A new draft; returns its id."""
+        async with self.db.transaction() as session:
+            row = Broadcast(
+                author_id=author_id,
+                kind=Kind(kind).value,
+                segment=normalise_segment(segment),
+                texts=dict(texts or {}),
+                status=BroadcastStatus.DRAFT.value,
+                step=step,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def get(self, broadcast_id: int) -> BroadcastView | None:
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            return _view(row) if row else None
+
+    async def draft_of(self, author_id: int) -> BroadcastView | None:
+        """The author's newest draft, if any (the dialogue in progress)."""
+        async with self.db.transaction() as session:
+            row = await session.scalar(
+                select(Broadcast)
+                .where(
+                    Broadcast.author_id == author_id,
+                    Broadcast.status == BroadcastStatus.DRAFT.value,
+                )
+                .order_by(Broadcast.id.desc())
+                .limit(1)
+            )
+            return _view(row) if row else None
+
+    async def update_draft(
+        self,
+        broadcast_id: int,
+        *,
+        kind: Kind | None = None,
+        segment: Mapping[str, Iterable[Any]] | None = None,
+        text: tuple[str, str] | None = None,
+        step: str | None = None,
+    ) -> BroadcastView:
+        """Change a draft: its kind, segment, one language's text, the dialogue step."""
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None or row.status != BroadcastStatus.DRAFT.value:
+                raise BroadcastError("not a draft")
+            if kind is not None:
+                row.kind = Kind(kind).value
+            if segment is not None:
+                row.segment = normalise_segment(segment)
+            if text is not None:
+                language, body = text
+                texts = dict(row.texts or {})
+                texts[language] = body.strip()[:MAX_TEXT]
+                row.texts = texts
+            row.step = step
+            await session.flush()
+            return _view(row)
+
+    async def recent(self, author_id: int | None = None, limit: int = 10) -> list[BroadcastView]:
+        """The newest non-draft broadcasts (of ``author_id``), newest first."""
+        async with self.db.transaction() as session:
+            query = select(Broadcast).where(Broadcast.status != BroadcastStatus.DRAFT.value)
+            if author_id is not None:
+                query = query.where(Broadcast.author_id == author_id)
+            rows = await session.scalars(query.order_by(Broadcast.id.desc()).limit(limit))
+            return [_view(r) for r in rows]
+
+    # -- segment ----------------------------------------------------------------------
+
+    async def resolve(self, segment: Mapping[str, Iterable[Any]]) -> list[UserView]:
+        """Active, reachable users matching every criterion of ``segment``, by id."""
+        wanted = normalise_segment(segment)
+        async with self.db.transaction() as session:
+            query = select(User).where(User.status == Status.ACTIVE, User.reachable.is_(True))
+            if wanted["roles"]:
+                query = query.where(User.role.in_(wanted["roles"]))
+            if wanted["districts"]:
+                query = query.where(User.district.in_(wanted["districts"]))
+            if wanted["facilities"]:
+                query = query.where(User.facility_id.in_(wanted["facilities"]))
+            if wanted["languages"]:
+                query = query.where(User.language.in_(wanted["languages"]))
+            users = [user_view(u) for u in await session.scalars(query.order_by(User.id))]
+        return [u for u in users if matches(u, wanted)]
+
+    # -- sending ----------------------------------------------------------------------
+
+    def render(self, broadcast: BroadcastView, language: str) -> tuple[str, dict[str, Any]]:
+        """The text in ``language`` (English if none) and the ``sendMessage`` params."""
+        text = broadcast.texts.get(language) or broadcast.texts[FALLBACK_LANGUAGE]
+        used = language if broadcast.texts.get(language) else FALLBACK_LANGUAGE
+        params: dict[str, Any] = {"text": text}
+        if broadcast.is_alert:
+            tr = self.catalogs.get(language)
+            params["text"] = f"{tr._(ALERT_HEADING)}\n\n{text}"
+            params["reply_markup"] = {
+                "inline_keyboard": [
+                    [{"text": tr._(SEEN_BUTTON), "callback_data": f"seen:{broadcast.id}"}]
+                ]
+            }
+        return used, params
+
+    async def send(self, broadcast_id: int) -> int:
+        """Queue one message per recipient; returns how many were new (re-sending: 0).
+
+        Recipients already recorded keep their row; the outbox dedupe key makes a second
+        call (or a call after a crash between the two transactions) enqueue nothing twice.
+        """
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None:
+                raise BroadcastError("no such broadcast")
+            view = _view(row)
+            if view.status is BroadcastStatus.CANCELLED:
+                raise BroadcastError("cancelled")
+            if not view.texts.get(FALLBACK_LANGUAGE):
+                raise BroadcastError("English text required")
+        users = await self.resolve(view.segment)
+        messages: list[Message] = []
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            assert row is not None
+            known = {
+                int(uid): lang
+                for uid, lang in await session.execute(
+                    select(BroadcastRecipient.user_id, BroadcastRecipient.language).where(
+                        BroadcastRecipient.broadcast_id == broadcast_id
+                    )
+                )
+            }
+            for user in users:
+                language, params = self.render(view, user.language)
+                key = dedupe_key(broadcast_id, user.id)
+                if user.id not in known:
+                    session.add(
+                        BroadcastRecipient(
+                            broadcast_id=broadcast_id,
+                            user_id=user.id,
+                            dedupe_key=key,
+                            language=language,
+                            queued_at=now,
+                        )
+                    )
+                priority = Priority.ALERT if view.is_alert else Priority.ROUTINE
+                messages.append(
+                    Message(user.telegram_id, "sendMessage", params, priority, dedupe_key=key)
+                )
+            row.status = BroadcastStatus.SENDING.value
+            row.step = None
+            row.sent_at = row.sent_at or now
+        added = await self.outbox.enqueue(messages)
+        log.info("broadcast queued", extra={"broadcast_id": broadcast_id, "queued": added})
+        return added
+
+    # -- scheduling -------------------------------------------------------------------
+
+    async def schedule(self, broadcast_id: int, at: datetime, *, weekly: bool = False) -> int:
+        """Send at ``at`` (aware) through a durable timer; ``weekly`` repeats every 7 days.
+
+        Returns the timer's id. Each weekly occurrence is sent as a copy of this broadcast
+        (its own recipients and report).
+        """
+        if at.tzinfo is None:
+            raise BroadcastError("naive datetime")
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None or row.status not in (
+                BroadcastStatus.DRAFT.value,
+                BroadcastStatus.SCHEDULED.value,
+            ):
+                raise BroadcastError("cannot schedule")
+            if not (row.texts or {}).get(FALLBACK_LANGUAGE):
+                raise BroadcastError("English text required")
+            row.status = BroadcastStatus.SCHEDULED.value
+            row.step = None
+            row.scheduled_at = at
+            if weekly:
+                row.weekday = at.weekday()
+                row.at_minute = at.hour * 60 + at.minute
+            timer = Timers.add(session, BROADCAST, None, at, {"broadcast_id": broadcast_id})
+            await session.flush()
+            return timer.id
+
+    async def fire(self, timer_id: int, case_id: int | None, now: datetime) -> bool:
+        """The escalator's handler for ``BROADCAST`` timers: claim once, then send."""
+        async with self.db.transaction() as session:
+            timer = await Timers.claim_in(session, timer_id, now)
+            if timer is None:
+                return False
+            broadcast_id = int((timer.payload or {}).get("broadcast_id", 0))
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None or row.status != BroadcastStatus.SCHEDULED.value:
+                return True  # cancelled meanwhile: nothing to send
+            target = broadcast_id
+            if row.weekday is not None:  # a weekly one: send a copy, come back in 7 days
+                copy = Broadcast(
+                    author_id=row.author_id,
+                    kind=row.kind,
+                    segment=row.segment,
+                    texts=row.texts,
+                    status=BroadcastStatus.DRAFT.value,
+                    created_at=now,
+                )
+                session.add(copy)
+                await session.flush()
+                target = copy.id
+                next_at = timer.due_at + timedelta(days=7)
+                row.scheduled_at = next_at
+                Timers.add(session, BROADCAST, None, next_at, {"broadcast_id": broadcast_id})
+        await self.send(target)
+        return True
+
+    # -- cancelling -------------------------------------------------------------------
+
+    async def cancel(self, broadcast_id: int) -> int:
+        """Stop a scheduled or running broadcast; returns how many queued rows were dropped."""
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None:
+                raise BroadcastError("no such broadcast")
+            row.status = BroadcastStatus.CANCELLED.value
+            row.step = None
+        return await self.outbox.cancel(f"broadcast:{broadcast_id}:")
+
+    # -- reporting --------------------------------------------------------------------
+
+    async def report(self, broadcast_id: int) -> DeliveryReport:
+        """Queued, sent, blocked, failed (and seen) counts; marks a finished one ``done``."""
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        BroadcastRecipient.language,
+                        BroadcastRecipient.seen_at,
+                        OutboxMessage.status,
+                    )
+                    .outerjoin(
+                        OutboxMessage, OutboxMessage.dedupe_key == BroadcastRecipient.dedupe_key
+                    )
+                    .where(BroadcastRecipient.broadcast_id == broadcast_id)
+                )
+            ).all()
+            counts = {"queued": 0, "sent": 0, "blocked": 0, "failed": 0, "cancelled": 0}
+            languages: dict[str, int] = {}
+            seen = 0
+            for language, seen_at, status in rows:
+                languages[language] = languages.get(language, 0) + 1
+                seen += seen_at is not None
+                if status in (OutboxStatus.QUEUED.value, OutboxStatus.SENDING.value):
+                    counts["queued"] += 1
+                elif status in (OutboxStatus.FAILED.value, OutboxStatus.UNCERTAIN.value):
+                    counts["failed"] += 1
+                elif status in counts:
+                    counts[status] += 1
+                else:  # purged after it settled: it was sent long ago
+                    counts["sent"] += 1
+            row = await session.get(Broadcast, broadcast_id)
+            if (
+                row is not None
+                and row.status == BroadcastStatus.SENDING.value
+                and not counts["queued"]
+            ):
+                row.status = BroadcastStatus.DONE.value
+        return DeliveryReport(broadcast_id, len(rows), seen=seen, by_language=languages, **counts)
+
+    # -- alerts -----------------------------------------------------------------------
+
+    async def mark_seen(self, user_id: int, broadcast_id: int) -> bool:
+        """Record that ``user_id`` saw the alert; False if they were not a recipient."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(BroadcastRecipient)
+                .where(
+                    BroadcastRecipient.broadcast_id == broadcast_id,
+                    BroadcastRecipient.user_id == user_id,
+                    BroadcastRecipient.seen_at.is_(None),
+                )
+                .values(seen_at=self.clock.now())
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                return True
+            known = await session.scalar(
+                select(func.count())
+                .select_from(BroadcastRecipient)
+                .where(
+                    BroadcastRecipient.broadcast_id == broadcast_id,
+                    BroadcastRecipient.user_id == user_id,
+                )
+            )
+            return bool(known)
+
+    async def unseen(self, broadcast_id: int) -> list[UserView]:
+        """Recipients who have not tapped "Seen" yet."""
+        async with self.db.transaction() as session:
+            users = await session.scalars(
+                select(User)
+                .join(BroadcastRecipient, BroadcastRecipient.user_id == User.id)
+                .where(
+                    BroadcastRecipient.broadcast_id == broadcast_id,
+                    BroadcastRecipient.seen_at.is_(None),
+                )
+                .order_by(User.id)
+            )
+            return [user_view(u) for u in users]
+
+    async def resend_unseen(self, broadcast_id: int) -> int:
+        """Send the alert again to those who have not seen it (still reachable ones)."""
+        view = await self.get(broadcast_id)
+        if view is None or not view.is_alert:
+            raise BroadcastError("not an alert")
+        if view.status is BroadcastStatus.CANCELLED:
+            raise BroadcastError("cancelled")
+        stamp = int(self.clock.now().timestamp())
+        messages = []
+        for user in await self.unseen(broadcast_id):
+            if not user.is_active or not user.reachable:
+                continue
+            _, params = self.render(view, user.language)
+            key = f"{dedupe_key(broadcast_id, user.id)}:r{stamp}"
+            messages.append(
+                Message(user.telegram_id, "sendMessage", params, Priority.ALERT, dedupe_key=key)
+            )
+        return await self.outbox.enqueue(messages)

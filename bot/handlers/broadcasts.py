@@ -1,0 +1,487 @@
+"""``/broadcast``: coordinators compose a message to a segment, preview it and send it.
+
+The dialogue lives in the database (the draft broadcast's ``step``): kind → segment →
+English text (typed) → Hindi text (typed, or Skip) → preview → Send now / Cancel. Buttons
+carry ``bc:<broadcast id>:<action>:<value>``; every tap checks that the speaker is an
+active coordinator or administrator and the broadcast's author. Recipients of an alert
+tap "Seen" (``seen:<broadcast id>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot.accounts.directory import UserView
+from bot.cases.broadcasts import (
+    FALLBACK_LANGUAGE,
+    BroadcastError,
+    BroadcastStatus,
+    BroadcastView,
+    DeliveryReport,
+    Kind,
+)
+from bot.domain import ROLE_LABELS, Role
+from bot.handlers import callbacks
+from bot.handlers.context import Ctx, alert, speaker
+from bot.i18n import N_, Translator
+
+ONLY_COORDINATORS = N_("Only coordinators and administrators can send broadcasts.")
+NOT_A_RECIPIENT = N_("This message was not sent to you.")
+SECOND_LANGUAGE = "hi"
+ROLES = (Role.HEALTH_WORKER, Role.SPECIALIST, Role.COORDINATOR)
+LANGUAGE_LABELS = {"en": "English", "hi": "हिन्दी"}
+CHECK = "✅ "
+STEP_TEXT_EN = "text_en"
+STEP_TEXT_HI = "text_hi"
+STATUS_LABELS = {
+    BroadcastStatus.DRAFT: N_("draft"),
+    BroadcastStatus.SCHEDULED: N_("scheduled"),
+    BroadcastStatus.SENDING: N_("sending"),
+    BroadcastStatus.DONE: N_("done"),
+    BroadcastStatus.CANCELLED: N_("cancelled"),
+}
+
+
+def _button(
+    tr_text: str, broadcast_id: int, action: str, value: object = 0
+) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        tr_text, callback_data=callbacks.make("bc", broadcast_id, action, value)
+    )
+
+
+def _kind_label(tr: Translator, kind: Kind) -> str:
+    return tr._("Alert (must be acknowledged)") if kind is Kind.ALERT else tr._("Broadcast")
+
+
+def _segment_markup(tr: Translator, b: BroadcastView, user: UserView) -> InlineKeyboardMarkup:
+    roles = b.segment["roles"]
+    rows = [
+        [
+            _button(
+                (CHECK if role.value in roles else "") + tr._(ROLE_LABELS[role]),
+                b.id,
+                "role",
+                role.value,
+            )
+        ]
+        for role in ROLES
+    ]
+    if user.district:
+        mine = user.district in b.segment["districts"]
+        rows.append(
+            [
+                _button(
+                    (CHECK if mine else "") + tr._("Only {district}", district=user.district),
+                    b.id,
+                    "dist",
+                )
+            ]
+        )
+    rows.append(
+        [
+            _button((CHECK if code in b.segment["languages"] else "") + label, b.id, "lang", code)
+            for code, label in LANGUAGE_LABELS.items()
+        ]
+    )
+    rows.append([_button(tr._("Next"), b.id, "next"), _button(tr._("Cancel"), b.id, "drop")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _segment_text(ctx: Ctx, tr: Translator, b: BroadcastView) -> str:
+    count = len(await ctx.services.broadcasts.resolve(b.segment))
+    return (
+        tr._("Who should get it? Nothing ticked in a row means everyone.")
+        + "\n"
+        + tr.ngettext("Recipients now: {n} person.", "Recipients now: {n} people.", count)
+    )
+
+
+def _report_text(tr: Translator, b: BroadcastView, report: DeliveryReport) -> str:
+    lines = [
+        tr._(
+            "{kind} #{id}: {status}",
+            kind=_kind_label(tr, b.kind),
+            id=b.id,
+            status=tr._(STATUS_LABELS[b.status]),
+        ),
+        tr._(
+            "Recipients {n} · queued {queued} · sent {sent} · blocked {blocked} · failed {failed}",
+            n=report.recipients,
+            queued=report.queued,
+            sent=report.sent,
+            blocked=report.blocked,
+            failed=report.failed,
+        ),
+    ]
+    if report.cancelled:
+        lines.append(tr._("Cancelled before sending: {n}", n=report.cancelled))
+    if b.is_alert:
+        lines.append(
+            tr._(
+                "Seen by {seen} of {n}.",
+                seen=report.seen,
+                n=report.recipients,
+            )
+        )
+    return "\n".join(lines)
+
+
+def _report_markup(tr: Translator, b: BroadcastView) -> InlineKeyboardMarkup:
+    rows = [[_button(tr._("Refresh report"), b.id, "report")]]
+    if b.is_alert and b.status is not BroadcastStatus.CANCELLED:
+        rows.append([_button(tr._("Resend to those who haven't seen it"), b.id, "resend")])
+    if b.status in (BroadcastStatus.SENDING, BroadcastStatus.SCHEDULED):
+        rows.append([_button(tr._("Stop sending"), b.id, "stop")])
+    return InlineKeyboardMarkup(rows)
+
+
+def _preview(tr: Translator, b: BroadcastView, count: int) -> str:
+    parts = [
+        tr.ngettext(
+            "Preview ({kind}) for {n} person:",
+            "Preview ({kind}) for {n} people:",
+            count,
+            kind=_kind_label(tr, b.kind),
+        )
+    ]
+    for code, label in LANGUAGE_LABELS.items():
+        if b.texts.get(code):
+            parts.append(f"— {label} —\n{b.texts[code]}")
+    if not b.texts.get(SECOND_LANGUAGE):
+        parts.append(tr._("Hindi readers will get the English text."))
+    return "\n\n".join(parts)
+
+
+async def _refuse(update: Update, tr: Translator) -> None:
+    if update.callback_query is not None:
+        await alert(update, tr, ONLY_COORDINATORS)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(tr._(ONLY_COORDINATORS))
+
+
+async def broadcast(update: Update, ctx: Ctx) -> None:
+    """Start composing: choose a plain broadcast or an alert."""
+    tr, user = await speaker(update, ctx)
+    message = update.effective_message
+    if message is None:
+        return
+    if user is None or not user.can_approve:
+        await _refuse(update, tr)
+        return
+    service = ctx.services.broadcasts
+    old = await service.draft_of(user.id)
+    if old is not None:
+        await service.cancel(old.id)
+    segment = {"districts": [user.district]} if user.district else {}
+    bid = await service.create(user.id, segment=segment, step="kind")
+    await message.reply_text(
+        tr._("What do you want to send?"),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [_button(_kind_label(tr, Kind.BROADCAST), bid, "kind", Kind.BROADCAST.value)],
+                [_button(_kind_label(tr, Kind.ALERT), bid, "kind", Kind.ALERT.value)],
+                [_button(tr._("Cancel"), bid, "drop")],
+            ]
+        ),
+    )
+
+
+async def broadcasts_list(update: Update, ctx: Ctx) -> None:
+    """``/broadcasts``: the speaker's recent broadcasts, each with its report button."""
+    tr, user = await speaker(update, ctx)
+    message = update.effective_message
+    if message is None:
+        return
+    if user is None or not user.can_approve:
+        await _refuse(update, tr)
+        return
+    recent = await ctx.services.broadcasts.recent(user.id, limit=8)
+    if not recent:
+        await message.reply_text(
+            tr._("You have not sent any broadcasts yet. Start with /broadcast.")
+        )
+        return
+    rows = [
+        [
+            _button(
+                f"#{b.id} {_kind_label(tr, b.kind)} · {tr._(STATUS_LABELS[b.status])} · "
+                + (b.texts.get(FALLBACK_LANGUAGE, "")[:24]),
+                b.id,
+                "report",
+            )
+        ]
+        for b in recent
+    ]
+    await message.reply_text(
+        tr._("Your recent broadcasts (tap one for its report):"),
+        reply_markup=InlineKeyboardMarkup(rows),
+    )
+
+
+async def button(update: Update, ctx: Ctx) -> None:
+    """Every ``bc:`` tap: checked, then one step of the dialogue or a report action."""
+    query = update.callback_query
+    if query is None:
+        return
+    tr, user = await speaker(update, ctx)
+    parsed = callbacks.parse(query.data, "bc", 3)
+    bid = callbacks.int_arg(parsed) if parsed else None
+    if parsed is None or bid is None:
+        await alert(update, tr)
+        return
+    if user is None or not user.can_approve:
+        await alert(update, tr, ONLY_COORDINATORS)
+        return
+    service = ctx.services.broadcasts
+    b = await service.get(bid)
+    if b is None or (b.author_id != user.id and user.role is not Role.ADMIN):
+        await alert(update, tr)
+        return
+    action, value = parsed.args[1], parsed.args[2]
+    handler = _DRAFT_ACTIONS.get(action)
+    if handler is not None:
+        if b.status is not BroadcastStatus.DRAFT:
+            await alert(update, tr)
+            return
+        await handler(update, ctx, tr, user, b, value)
+        return
+    after = _SENT_ACTIONS.get(action)
+    if after is None or b.status is BroadcastStatus.DRAFT:
+        await alert(update, tr)
+        return
+    await after(update, ctx, tr, user, b, value)
+
+
+async def _kind(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    if value not in {k.value for k in Kind} or b.step != "kind":
+        await alert(update, tr)
+        return
+    b = await ctx.services.broadcasts.update_draft(b.id, kind=Kind(value), step="segment")
+    await _show_segment(update, ctx, tr, user, b)
+
+
+async def _show_segment(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await query.edit_message_text(
+        await _segment_text(ctx, tr, b), reply_markup=_segment_markup(tr, b, user)
+    )
+
+
+async def _toggle(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    action = query.data.split(":")[2]
+    key, allowed = {
+        "role": ("roles", {r.value for r in ROLES}),
+        "dist": ("districts", {"0"}),
+        "lang": ("languages", set(LANGUAGE_LABELS)),
+    }[action]
+    if b.step != "segment" or value not in allowed or (action == "dist" and not user.district):
+        await alert(update, tr)
+        return
+    item = user.district if action == "dist" else value
+    chosen = set(b.segment[key])
+    chosen ^= {item}
+    segment: dict[str, Any] = dict(b.segment)
+    segment[key] = sorted(chosen)
+    b = await ctx.services.broadcasts.update_draft(b.id, segment=segment, step="segment")
+    await _show_segment(update, ctx, tr, user, b)
+
+
+async def _next(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    if b.step != "segment":
+        await alert(update, tr)
+        return
+    await ctx.services.broadcasts.update_draft(b.id, step=STEP_TEXT_EN)
+    await query.answer()
+    await query.edit_message_text(tr._("Type the message in English."))
+
+
+async def _skip(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    if b.step != STEP_TEXT_HI:
+        await alert(update, tr)
+        return
+    b = await ctx.services.broadcasts.update_draft(b.id, step="preview")
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    if query.message is not None:
+        await _send_preview(ctx, tr, b, query.message.chat.id)
+
+
+async def _drop(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    await ctx.services.broadcasts.cancel(b.id)
+    await query.answer()
+    await query.edit_message_text(tr._("Broadcast discarded. Nothing was sent."))
+
+
+async def _send_now(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    if b.step != "preview":
+        await alert(update, tr)
+        return
+    service = ctx.services.broadcasts
+    try:
+        await service.send(b.id)
+    except BroadcastError:
+        await alert(update, tr)
+        return
+    await query.answer()
+    await _show_report(update, ctx, tr, b.id)
+
+
+async def _show_report(update: Update, ctx: Ctx, tr: Translator, bid: int) -> None:
+    query = update.callback_query
+    assert query is not None
+    service = ctx.services.broadcasts
+    report = await service.report(bid)
+    b = await service.get(bid)
+    assert b is not None
+    text = _report_text(tr, b, report)
+    if query.message is not None and getattr(query.message, "text", None) == text:
+        return  # nothing changed: Telegram refuses an identical edit
+    await query.edit_message_text(text, reply_markup=_report_markup(tr, b))
+
+
+async def _report(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await _show_report(update, ctx, tr, b.id)
+
+
+async def _resend(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    try:
+        count = await ctx.services.broadcasts.resend_unseen(b.id)
+    except BroadcastError:
+        await alert(update, tr)
+        return
+    await query.answer(
+        tr.ngettext("Sent again to {n} person.", "Sent again to {n} people.", count),
+        show_alert=True,
+    )
+
+
+async def _stop(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    query = update.callback_query
+    assert query is not None
+    if b.status not in (BroadcastStatus.SENDING, BroadcastStatus.SCHEDULED):
+        await alert(update, tr)
+        return
+    await ctx.services.broadcasts.cancel(b.id)
+    await query.answer()
+    await _show_report(update, ctx, tr, b.id)
+
+
+_DRAFT_ACTIONS = {
+    "kind": _kind,
+    "role": _toggle,
+    "dist": _toggle,
+    "lang": _toggle,
+    "next": _next,
+    "skip": _skip,
+    "drop": _drop,
+    "send": _send_now,
+}
+_SENT_ACTIONS = {"report": _report, "resend": _resend, "stop": _stop}
+
+
+async def _send_preview(ctx: Ctx, tr: Translator, b: BroadcastView, chat_id: int) -> None:
+    count = len(await ctx.services.broadcasts.resolve(b.segment))
+    await ctx.bot.send_message(
+        chat_id,
+        _preview(tr, b, count),
+        reply_markup=InlineKeyboardMarkup(
+            [[_button(tr._("Send now"), b.id, "send"), _button(tr._("Cancel"), b.id, "drop")]]
+        ),
+    )
+
+
+async def answer(update: Update, ctx: Ctx) -> bool:
+    """Typed text while composing (English, then Hindi); False if not composing."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return False
+    tr, user = await speaker(update, ctx)
+    if user is None or not user.can_approve:
+        return False
+    service = ctx.services.broadcasts
+    draft = await service.draft_of(user.id)
+    if draft is None or draft.step not in (STEP_TEXT_EN, STEP_TEXT_HI):
+        return False
+    if draft.step == STEP_TEXT_EN:
+        await service.update_draft(
+            draft.id, text=(FALLBACK_LANGUAGE, message.text), step=STEP_TEXT_HI
+        )
+        await message.reply_text(
+            tr._("Now type it in Hindi, or tap Skip (Hindi readers then get English)."),
+            reply_markup=InlineKeyboardMarkup([[_button(tr._("Skip"), draft.id, "skip")]]),
+        )
+        return True
+    b = await service.update_draft(draft.id, text=(SECOND_LANGUAGE, message.text), step="preview")
+    await _send_preview(ctx, tr, b, message.chat_id)
+    return True
+
+
+async def seen(update: Update, ctx: Ctx) -> None:
+    """A recipient tapped "Seen" under an alert."""
+    query = update.callback_query
+    if query is None:
+        return
+    tr, user = await speaker(update, ctx)
+    parsed = callbacks.parse(query.data, "seen", 1)
+    bid = callbacks.int_arg(parsed) if parsed else None
+    if bid is None or user is None:
+        await alert(update, tr)
+        return
+    if not await ctx.services.broadcasts.mark_seen(user.id, bid):
+        await alert(update, tr, NOT_A_RECIPIENT)
+        return
+    await query.answer(tr._("Thank you, noted."))
+    await query.edit_message_reply_markup(None)
+
+
+def handlers() -> list[BaseHandler[Update, Any, Any]]:
+    """The broadcast handlers, to be placed before the catch-alls."""
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("broadcast", broadcast, filters=private),
+        CommandHandler("broadcasts", broadcasts_list, filters=private),
+        CallbackQueryHandler(button, pattern=r"^bc:"),
+        CallbackQueryHandler(seen, pattern=r"^seen:"),
+    ]

@@ -1,0 +1,164 @@
+"""Broadcasts through the emulator with Telegram's flood limits on.
+
+A coordinator composes with buttons and typed text, previews and sends to 30 people in
+two languages; every one of them gets exactly one message in their language and the
+emulator answers no request with a 429. An alert's "Seen" tap shows in the report; a
+health worker cannot broadcast, and forged buttons change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.domain import Role, Status
+from bot.sandbox.emulator import BotApiEmulator
+from bot.sandbox.limits import Limits
+from bot.sandbox.script import Person
+from bot.storage.models import User
+from tests.e2e.conftest import World
+from tests.e2e.people import coordinator, health_worker
+
+N = 30
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    async with BotApiEmulator(limits=Limits(flood_enabled=True)) as emulator:
+        yield emulator
+
+
+async def members(world: World, n: int) -> list[tuple[int, str]]:
+    """``n`` active health workers of Dharwad (every other one reads Hindi)."""
+    users = await asyncio.gather(
+        *(world.client.create_user(f"Asha {i}", started=True) for i in range(n))
+    )
+    made = [(u.id, "hi" if i % 2 else "en") for i, u in enumerate(users)]
+    async with world.runtime.db.transaction() as session:
+        for telegram_id, language in made:
+            session.add(
+                User(
+                    telegram_id=telegram_id,
+                    role=Role.HEALTH_WORKER,
+                    status=Status.ACTIVE,
+                    language=language,
+                    full_name=f"Asha {telegram_id}",
+                    district="Dharwad",
+                    created_at=world.services.clock.now(),
+                )
+            )
+    return made
+
+
+async def from_bot(world: World, chat: int) -> list[str]:
+    return [m.text or "" for m in await world.client.messages(chat) if m.from_bot]
+
+
+async def delivered(world: World, bid: int, n: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while (report := await world.services.broadcasts.report(bid)).sent < n:
+        assert time.monotonic() < deadline, report
+        await asyncio.sleep(0.1)
+
+
+async def compose(world: World, ravi: Person, kind: str, english: str, hindi: str | None) -> int:
+    """Walk the /broadcast dialogue to the preview and tap Send now; the broadcast's id."""
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, kind)
+    segment = await ravi.expect_edit(start, "Recipients now:")
+    await ravi.tap(segment, en._("Health worker"))
+    segment = await ravi.expect_edit(segment, "Recipients now:")
+    await ravi.tap(segment, en._("Next"))
+    await ravi.expect_edit(segment, en._("Type the message in English."))
+    await ravi.send(english)
+    ask = await ravi.expect(
+        en._("Now type it in Hindi, or tap Skip (Hindi readers then get English).")
+    )
+    if hindi is None:
+        await ravi.tap(ask, en._("Skip"))
+    else:
+        await ravi.send(hindi)
+    preview = await ravi.expect("Preview", english)
+    await ravi.tap(preview, en._("Send now"))
+    report = await ravi.expect_edit(preview, "Recipients")
+    return int(report.text.split("#")[1].split(":")[0])  # type: ignore[union-attr]
+
+
+async def test_coordinator_broadcasts_to_30_in_two_languages(world: World) -> None:
+    ravi = await coordinator(world)
+    sunita = await health_worker(world)  # a Hindi reader onboarded through the bot
+    people = await members(world, N)
+    bid = await compose(
+        world, ravi, "Broadcast", "Polio drive on Sunday", "रविवार को पोलियो अभियान"
+    )
+    await delivered(world, bid, N + 1)
+    for chat, language in [*people, (sunita.id, "hi")]:
+        got = [t for t in await from_bot(world, chat) if "Polio" in t or "पोलियो" in t]
+        want = "रविवार को पोलियो अभियान" if language == "hi" else "Polio drive on Sunday"
+        assert got == [want], (chat, got)
+    report = await world.services.broadcasts.report(bid)
+    assert (report.recipients, report.sent, report.queued, report.blocked) == (N + 1, N + 1, 0, 0)
+    assert report.by_language == {"en": N // 2, "hi": N // 2 + 1}
+    # the report button shows the live counts
+    en = world.catalogs.get("en")
+    last = (await world.client.messages(ravi.id))[-1]
+    await ravi.tap(last, en._("Refresh report"))
+    await ravi.expect_edit(last, f"Recipients {N + 1} · queued 0 · sent {N + 1}")
+    # sending the same broadcast again (a forged second tap) sends nothing more
+    forged = await ravi.tap(last, f"bc:{bid}:send:0", forged=True)
+    await ravi.alert(forged)
+    assert (await world.client.stats())["responses_429"] == 0
+
+
+async def test_alert_seen_and_unseen(world: World) -> None:
+    ravi = await coordinator(world)
+    sunita = await health_worker(world)
+    people = await members(world, 4)
+    bid = await compose(world, ravi, "Alert (must be acknowledged)", "Road to Khed closed", None)
+    await delivered(world, bid, 5)
+    hi = world.catalogs.get("hi")
+    card = await sunita.expect(hi._("⚠️ ALERT"), "Road to Khed closed")
+    tapped = await sunita.tap(card, hi._("Seen ✓"))
+    await sunita.alert(tapped, hi._("Thank you, noted."))
+    for _ in range(100):
+        if (await world.services.broadcasts.report(bid)).seen == 1:
+            break
+        await asyncio.sleep(0.05)
+    unseen = await world.services.broadcasts.unseen(bid)
+    assert {u.telegram_id for u in unseen} == {chat for chat, _ in people}
+    # someone who did not get it cannot mark it seen
+    stranger = await health_worker(world, language="en", name="Kiran Rao")
+    mine = (await world.client.messages(stranger.id))[-1]
+    forged = await stranger.tap(mine, f"seen:{bid}", forged=True)
+    await stranger.alert(forged)
+    assert (await world.services.broadcasts.report(bid)).seen == 1
+    en = world.catalogs.get("en")
+    last = (await world.client.messages(ravi.id))[-1]
+    await ravi.tap(last, en._("Refresh report"))
+    await ravi.expect_edit(last, "Seen by 1 of 5.")
+    resend = await ravi.tap(last, en._("Resend to those who haven't seen it"))
+    await ravi.alert(resend, "4")
+    for chat, _ in people:
+        for _ in range(100):
+            if len(await from_bot(world, chat)) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await from_bot(world, chat)) == 2
+    assert (await world.client.stats())["responses_429"] == 0
+
+
+async def test_a_health_worker_cannot_broadcast(world: World) -> None:
+    sunita = await health_worker(world)
+    hi = world.catalogs.get("hi")
+    await sunita.send("/broadcast")
+    await sunita.expect(hi._("Only coordinators and administrators can send broadcasts."))
+    await sunita.send("/broadcasts")
+    await sunita.expect(hi._("Only coordinators and administrators can send broadcasts."))
+    last = (await world.client.messages(sunita.id))[-1]
+    forged = await sunita.tap(last, "bc:1:kind:alert", forged=True)
+    await sunita.alert(forged)
