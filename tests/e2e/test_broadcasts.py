@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from redis.asyncio import Redis
 
+from bot.clock import ManualClock
+from bot.config import Settings
 from bot.domain import Role, Status
+from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
-from bot.sandbox.script import Person
+from bot.sandbox.live import running_bot
+from bot.sandbox.script import Person, Transcript
 from bot.storage.models import User
 from tests.e2e.conftest import World
 from tests.e2e.people import coordinator, health_worker
@@ -162,3 +168,64 @@ async def test_a_health_worker_cannot_broadcast(world: World) -> None:
     last = (await world.client.messages(sunita.id))[-1]
     forged = await sunita.tap(last, "bc:1:kind:alert", forged=True)
     await sunita.alert(forged)
+
+
+async def test_a_scheduled_broadcast_fires_once_across_restarts(
+    settings: Settings, emulator: BotApiEmulator, clock: ManualClock, redis: Redis
+) -> None:
+    """Scheduled while one bot runs; due while none runs; sent once by the next bot."""
+    fast = settings.model_copy(update={"scheduler_interval_seconds": 0.05})
+    async with (
+        SandboxClient(emulator.control_url, default_timeout=10) as client,
+        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
+    ):
+        world = World(client, runtime, Transcript(), runtime.services.catalogs)
+        people = await members(world, 3)
+        service = runtime.services.broadcasts
+        bid = await service.create(
+            None, texts={"en": "Clinic day tomorrow", "hi": "कल क्लिनिक का दिन"}
+        )
+        await service.schedule(bid, clock.now() + timedelta(hours=1))
+        await asyncio.sleep(0.3)
+        assert [await from_bot(world, chat) for chat, _ in people] == [[], [], []]
+    clock.advance(timedelta(hours=2))
+    for _restart in range(2):
+        async with (
+            SandboxClient(emulator.control_url, default_timeout=10) as client,
+            running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
+        ):
+            world = World(client, runtime, Transcript(), runtime.services.catalogs)
+            await delivered(world, bid, 3)
+            await asyncio.sleep(0.3)
+    for chat, language in people:
+        want = "कल क्लिनिक का दिन" if language == "hi" else "Clinic day tomorrow"
+        assert await from_bot(world, chat) == [want]
+
+
+async def test_500_recipients_each_served_once_without_a_429(
+    settings: Settings, clock: ManualClock, redis: Redis
+) -> None:
+    """The emulator's global limit raised (the bot's budget a little under) to keep it short."""
+    limits = Limits(flood_enabled=True, global_rate=100.0, global_burst=100)
+    fast = settings.model_copy(update={"send_rate_per_second": 90.0})
+    async with (
+        BotApiEmulator(limits=limits) as emulator,
+        SandboxClient(emulator.control_url, default_timeout=10) as client,
+        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
+    ):
+        world = World(client, runtime, Transcript(), runtime.services.catalogs)
+        people = await members(world, 500)
+        service = runtime.services.broadcasts
+        bid = await service.create(
+            None, texts={"en": "Heat wave: keep ORS ready", "hi": "लू: ORS तैयार रखें"}
+        )
+        started = time.monotonic()
+        assert await service.send(bid) == 500
+        assert await service.send(bid) == 0
+        await delivered(world, bid, 500, within=60)
+        elapsed = time.monotonic() - started
+        for chat, language in people:
+            want = "लू: ORS तैयार रखें" if language == "hi" else "Heat wave: keep ORS ready"
+            assert await from_bot(world, chat) == [want]
+        assert (await client.stats())["responses_429"] == 0
+    assert elapsed < 500 / 90.0 * 2
