@@ -269,8 +269,8 @@ class BroadcastService:
     async def send(self, broadcast_id: int) -> int:
         """Queue one message per recipient; returns how many were new (re-sending: 0).
 
-        Recipients already recorded keep their row; the outbox dedupe key makes a second
-        call (or a call after a crash between the two transactions) enqueue nothing twice.
+        Recipient rows and their outbox rows commit together; recipients already recorded
+        keep their row and the outbox dedupe key makes a second call enqueue nothing twice.
         """
         now = self.clock.now()
         async with self.db.transaction() as session:
@@ -315,7 +315,10 @@ class BroadcastService:
             row.status = BroadcastStatus.SENDING.value
             row.step = None
             row.sent_at = row.sent_at or now
-        added = await self.outbox.enqueue(messages)
+            # in the same transaction: every recipient row has its outbox row
+            added = await self.outbox.enqueue(messages, session=session)
+        if added:
+            self.outbox.notify(min(m.priority for m in messages))
         log.info("broadcast queued", extra={"broadcast_id": broadcast_id, "queued": added})
         return added
 
@@ -419,7 +422,7 @@ class BroadcastService:
                     counts["failed"] += 1
                 elif status in counts:
                     counts[status] += 1
-                else:  # purged after it settled: it was sent long ago
+                else:  # no outbox row any more: purged after it settled (sent long ago)
                     counts["sent"] += 1
             row = await session.get(Broadcast, broadcast_id)
             if (

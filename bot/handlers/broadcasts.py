@@ -1,5 +1,8 @@
 """``/broadcast``: coordinators compose a message to a segment, preview it and send it.
 
+A coordinator's segment is always within their own district; an administrator may tick
+"Only <district>" off to reach every district.
+
 The dialogue lives in the database (the draft broadcast's ``step``): kind → segment →
 English text (typed) → Hindi text (typed, or Skip) → preview → Send now / Cancel. Buttons
 carry ``bc:<broadcast id>:<action>:<value>``; every tap checks that the speaker is an
@@ -53,6 +56,11 @@ def _button(
     )
 
 
+def _may_widen(user: UserView) -> bool:
+    """Administrators may reach beyond their district; coordinators stay within theirs."""
+    return bool(user.district) and user.role is Role.ADMIN
+
+
 def _kind_label(tr: Translator, kind: Kind) -> str:
     return tr._("Alert (must be acknowledged)") if kind is Kind.ALERT else tr._("Broadcast")
 
@@ -70,7 +78,7 @@ def _segment_markup(tr: Translator, b: BroadcastView, user: UserView) -> InlineK
         ]
         for role in ROLES
     ]
-    if user.district:
+    if _may_widen(user):
         mine = user.district in b.segment["districts"]
         rows.append(
             [
@@ -289,7 +297,7 @@ async def _toggle(
         "dist": ("districts", {"0"}),
         "lang": ("languages", set(LANGUAGE_LABELS)),
     }[action]
-    if b.step != "segment" or value not in allowed or (action == "dist" and not user.district):
+    if b.step != "segment" or value not in allowed or (action == "dist" and not _may_widen(user)):
         await alert(update, tr)
         return
     item = user.district if action == "dist" else value

@@ -113,6 +113,11 @@ class Outbox:
         """Call ``listener(best_priority)`` after rows were enqueued in this process."""
         self._listeners.append(listener)
 
+    def notify(self, priority: Priority | int) -> None:
+        """Wake this process's listeners after rows were enqueued in a caller's transaction."""
+        for listener in self._listeners:
+            listener(int(priority))
+
     # -- enqueue ----------------------------------------------------------------------
 
     async def enqueue(

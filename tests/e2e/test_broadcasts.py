@@ -229,3 +229,38 @@ async def test_500_recipients_each_served_once_without_a_429(
             assert await from_bot(world, chat) == [want]
         assert (await client.stats())["responses_429"] == 0
     assert elapsed < 500 / 90.0 * 2
+
+
+async def test_a_coordinator_stays_within_their_district(world: World) -> None:
+    ravi = await coordinator(world)  # Dharwad
+    await members(world, 2)
+    elsewhere = (await world.client.create_user("Asha Nashik", started=True)).id
+    async with world.runtime.db.transaction() as session:
+        session.add(
+            User(
+                telegram_id=elsewhere,
+                role=Role.HEALTH_WORKER,
+                status=Status.ACTIVE,
+                language="en",
+                full_name="Asha Nashik",
+                district="Nashik",
+                created_at=world.services.clock.now(),
+            )
+        )
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, "Broadcast")
+    segment = await ravi.expect_edit(start, "Recipients now: 3 people.")  # 2 + Ravi himself
+    assert not any("Dharwad" in b.text for row in segment.buttons for b in row)
+    forged = await ravi.tap(
+        segment,
+        segment.buttons[0][0].callback_data.replace("role:health_worker", "dist:0"),
+        forged=True,
+    )  # type: ignore[union-attr]
+    await ravi.alert(forged)
+    draft = await world.services.broadcasts.draft_of(
+        (await world.services.directory.by_telegram(ravi.id)).id  # type: ignore[union-attr]
+    )
+    assert draft is not None
+    assert draft.segment["districts"] == ["Dharwad"]

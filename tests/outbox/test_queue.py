@@ -44,6 +44,19 @@ async def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(
     assert await outbox.counts() == {}
 
 
+async def test_listeners_hear_own_enqueues_and_explicit_notices(
+    outbox: Outbox, db: Database
+) -> None:
+    heard: list[int] = []
+    outbox.subscribe(heard.append)
+    await outbox.enqueue([text(1, "a", Priority.ALERT), text(2, "b")])
+    async with db.transaction() as session:  # the caller's transaction: silent until notify
+        await outbox.enqueue([text(3, "c", Priority.CLINICAL)], session=session)
+    assert heard == [Priority.ALERT]
+    outbox.notify(Priority.CLINICAL)
+    assert heard == [Priority.ALERT, Priority.CLINICAL]
+
+
 async def test_a_chat_with_a_row_in_flight_is_not_due(outbox: Outbox) -> None:
     await outbox.enqueue([text(1, "first"), text(1, "second"), text(2, "other")])
     first = (await outbox.due(10))[0]
