@@ -264,3 +264,23 @@ async def test_a_coordinator_stays_within_their_district(world: World) -> None:
     )
     assert draft is not None
     assert draft.segment["districts"] == ["Dharwad"]
+
+
+async def test_blocked_recipients_are_recorded(world: World) -> None:
+    people = await members(world, 4)
+    blocker = people[1][0]
+    await world.client.block(blocker)
+    service = world.services.broadcasts
+    bid = await service.create(None, texts={"en": "Stock check on Friday"})
+    await service.send(bid)
+    for _ in range(200):
+        report = await service.report(bid)
+        if not report.queued:
+            break
+        await asyncio.sleep(0.05)
+    assert (report.sent, report.blocked, report.queued) == (3, 1, 0)
+    user = await world.services.directory.by_telegram(blocker)
+    assert user is not None
+    assert not user.reachable
+    again = await service.create(None, texts={"en": "Next week"})
+    assert await service.send(again) == 3  # the unreachable one is no longer a recipient
