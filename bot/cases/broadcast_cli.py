@@ -17,21 +17,19 @@ limits. ``--at`` without an offset is wall-clock time in ``ROSTER_TIMEZONE``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.cases.broadcasts import BroadcastError, BroadcastService, Kind
 from bot.cases.escalation import Timers
+from bot.clitools import run_cli
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
 from bot.domain import SPECIALTIES, Role
 from bot.i18n import Catalogs
 from bot.outbox import Outbox
-from bot.storage.database import Database, SchemaOutOfDate
+from bot.storage.database import Database
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,22 +136,4 @@ async def _send(service: BroadcastService, settings: Settings, args: argparse.Na
 
 def main(argv: list[str]) -> int:
     """Entry point of ``sampark broadcast …``; returns the exit status, never a traceback."""
-    try:
-        args = _parser().parse_args(argv)
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_run(settings, args))
-    except (BroadcastError, ConfigError) as exc:
-        print(f"sampark broadcast: {exc}", file=sys.stderr)
-        return 2
-    except SchemaOutOfDate as exc:
-        print(f"sampark broadcast: {exc}", file=sys.stderr)
-        return 1
-    except (SQLAlchemyError, OSError) as exc:
-        print(
-            f"sampark broadcast: the database is not reachable ({type(exc).__name__})",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_cli("broadcast", _parser(), _run, argv, usage_errors=(BroadcastError,))

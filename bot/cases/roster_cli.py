@@ -25,15 +25,14 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.accounts.directory import Directory
 from bot.cases.roster_csv import MAX_BYTES, RosterCsv
 from bot.cases.rosters import WEEKDAYS, RosterError, RosterService, describe, parse_weekday
+from bot.clitools import run_cli
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
 from bot.domain import SPECIALTIES
-from bot.storage.database import Database, SchemaOutOfDate
+from bot.storage.database import Database
 
 
 class _Parser(argparse.ArgumentParser):
@@ -204,21 +203,4 @@ async def _export(csvs: RosterCsv, path: str | None, *, include_past: bool) -> i
 
 def main(argv: list[str]) -> int:
     """Entry point of ``sampark roster …``; returns the exit status, never a traceback."""
-    try:
-        args = _parser().parse_args(argv)
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_run(settings, args))
-    except (RosterError, ConfigError) as exc:
-        print(f"sampark roster: {exc}", file=sys.stderr)
-        return 2
-    except SchemaOutOfDate as exc:
-        print(f"sampark roster: {exc}", file=sys.stderr)
-        return 1
-    except (SQLAlchemyError, OSError) as exc:
-        print(
-            f"sampark roster: the database is not reachable ({type(exc).__name__})", file=sys.stderr
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_cli("roster", _parser(), _run, argv, usage_errors=(RosterError,))

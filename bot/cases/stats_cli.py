@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.cases import stats_chart
 from bot.cases.statistics import PERIODS, Statistics, StatisticsError, StatisticsService
+from bot.clitools import run_cli
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, load_settings
-from bot.storage.database import Database, SchemaOutOfDate
+from bot.config import Settings
+from bot.storage.database import Database
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +68,13 @@ def describe(figures: Statistics) -> list[str]:
     return lines
 
 
+async def _write(path: Path, data: bytes) -> None:
+    try:
+        await asyncio.to_thread(path.write_bytes, data)
+    except OSError as exc:
+        raise StatisticsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.effective_database_url)
     try:
@@ -78,10 +83,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         figures = await service.compute(args.district, args.days)
         print("\n".join(describe(figures)))
         if args.csv is not None:
-            args.csv.write_bytes(await service.export_csv(args.district, args.days))
+            await _write(args.csv, await service.export_csv(args.district, args.days))
             print(f"wrote {args.csv}")
         if args.chart is not None:
-            args.chart.write_bytes(await asyncio.to_thread(stats_chart.render, figures))
+            await _write(args.chart, await asyncio.to_thread(stats_chart.render, figures))
             print(f"wrote {args.chart}")
         return 0
     finally:
@@ -90,24 +95,4 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     """Entry point of ``sampark stats …``; returns the exit status, never a traceback."""
-    try:
-        args = _parser().parse_args(argv)
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_run(settings, args))
-    except (StatisticsError, ConfigError) as exc:
-        print(f"sampark stats: {exc}", file=sys.stderr)
-        return 2
-    except SchemaOutOfDate as exc:
-        print(f"sampark stats: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"sampark stats: {exc}", file=sys.stderr)
-        return 1
-    except SQLAlchemyError as exc:
-        print(
-            f"sampark stats: the database is not reachable ({type(exc).__name__})", file=sys.stderr
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_cli("stats", _parser(), _run, argv, usage_errors=(StatisticsError,))

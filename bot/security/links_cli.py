@@ -16,14 +16,12 @@ import argparse
 import asyncio
 import sys
 
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
-
+from bot.clitools import run_cli
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
 from bot.security.capability_links import LinkService, LinkView
 from bot.security.keys import KeyRingError, open_keyring
-from bot.storage.database import Database, SchemaOutOfDate
+from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
 
 
@@ -101,22 +99,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     """Entry point of ``sampark links …``; returns the exit status, never a traceback."""
-    try:
-        args = _parser().parse_args(argv)
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_run(settings, args))
-    except (LinksCliError, ConfigError) as exc:
-        print(f"sampark links: {exc}", file=sys.stderr)
-        return 2
-    except (SchemaOutOfDate, KeyRingError) as exc:
-        print(f"sampark links: {exc}", file=sys.stderr)
-        return 1
-    except (SQLAlchemyError, RedisError, OSError) as exc:
-        print(
-            f"sampark links: the database or Redis is not reachable ({type(exc).__name__})",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_cli(
+        "links", _parser(), _run, argv, usage_errors=(LinksCliError,), fatal_errors=(KeyRingError,)
+    )
