@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.accounts.access import may_see_case
 from bot.accounts.directory import UserView, user_view
 from bot.cases import states
 from bot.cases.refusals import Refusal, RefusalReason, free_text, lock_case
@@ -81,7 +82,7 @@ class QuestionService:
             if case is None:
                 return Refusal(RefusalReason.UNKNOWN_CASE)
             user = await _user(session, viewer_telegram_id)
-            if user is None or not _may_read(user, case):
+            if user is None or not may_see_case(user, case):
                 _refused(session, now, "case.thread", viewer_telegram_id, case_id, "not_yours")
                 return Refusal(RefusalReason.NOT_YOURS)
             rows = await session.scalars(
@@ -203,14 +204,6 @@ def _target(role: Role, status: CaseStatus) -> CaseStatus | None:
 
 def _role_in(case: Case, author_id: int) -> Role:
     return Role.HEALTH_WORKER if author_id == case.health_worker_id else Role.SPECIALIST
-
-
-def _may_read(user: User, case: Case) -> bool:
-    if user.role == Role.ADMIN:
-        return True
-    if user.role == Role.COORDINATOR:
-        return user.district is not None and user.district == case.district
-    return _participant(user, case) is not None
 
 
 async def _check_attachment(

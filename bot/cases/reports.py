@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.accounts.access import may_see_case
 from bot.accounts.directory import UserView, user_view
 from bot.cases import states
 from bot.cases.refusals import Refusal, RefusalReason, free_text, lock_case
@@ -413,7 +414,9 @@ class ReportService:
                 return Refusal(RefusalReason.UNKNOWN_CASE)
             user = await _user(session, viewer_telegram_id)
             report = await _report_of(session, case.id)
-            if user is None or not _may_read(user, case, report):
+            if user is None or not may_see_case(
+                user, case, specialist_id=report.specialist_id if report else None
+            ):
                 refusal = Refusal(RefusalReason.NOT_YOURS)
                 self._refused(session, "report.read", viewer_telegram_id, case_id, refusal)
                 return refusal
@@ -517,21 +520,6 @@ def _clear(dialogue: Dialogue, now: datetime) -> None:
     dialogue.flow = dialogue.step = None
     dialogue.data = {}
     dialogue.updated_at = now
-
-
-def _may_read(user: User, case: Case, report: Report | None) -> bool:
-    if user.status != Status.ACTIVE:
-        return False
-    if user.role == Role.ADMIN:
-        return True
-    if user.role == Role.COORDINATOR:
-        return user.district is not None and user.district == case.district
-    if user.role == Role.HEALTH_WORKER:
-        return user.id == case.health_worker_id
-    if user.role == Role.SPECIALIST:
-        signer = report.specialist_id if report is not None else case.specialist_id
-        return user.id == signer
-    return False
 
 
 async def _user(session: AsyncSession, telegram_id: int) -> User | None:

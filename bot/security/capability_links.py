@@ -59,8 +59,9 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.accounts.access import may_see_case
 from bot.clock import Clock
-from bot.domain import CaseStatus, Role, Status
+from bot.domain import CaseStatus
 from bot.security.keys import KeyRing
 from bot.storage import audit
 from bot.storage.database import Database
@@ -175,22 +176,6 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def may_access(user: User, case: Case) -> bool:
-    """Whether ``user`` may see ``case``'s study: its health worker, assigned specialist, a
-    coordinator of its district, or an admin — active accounts only."""
-    if user.status != Status.ACTIVE:
-        return False
-    if user.role == Role.ADMIN:
-        return True
-    if user.role == Role.COORDINATOR:
-        return user.district is not None and user.district == case.district
-    if user.role == Role.HEALTH_WORKER:
-        return user.id == case.health_worker_id
-    if user.role == Role.SPECIALIST:
-        return case.specialist_id is not None and user.id == case.specialist_id
-    return False
-
-
 def client_key(ip: str | None) -> str:
     """The throttle bucket of a client address: the IPv4 address, or the IPv6 /64."""
     try:
@@ -260,7 +245,7 @@ class LinkService:
             recipient = await session.get(User, recipient_user_id)
             if recipient is None:
                 raise LinkError(f"no user {recipient_user_id}")
-            if not may_access(recipient, case):
+            if not may_see_case(recipient, case):
                 raise LinkError(f"user {recipient_user_id} may not see case {case_id}")
             link = Link(
                 token_hash=self.token_hash(token),
@@ -388,7 +373,7 @@ class LinkService:
         async with self.db.transaction() as session:
             case = await session.get(Case, case_id)
             user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
-            if case is None or user is None or not may_access(user, case):
+            if case is None or user is None or not may_see_case(user, case):
                 audit.record(
                     session,
                     now,
@@ -608,7 +593,7 @@ def _judge(
         return DenyReason.REVOKED
     if now >= link.expires_at:
         return DenyReason.EXPIRED
-    if case is None or recipient is None or not may_access(recipient, case):
+    if case is None or recipient is None or not may_see_case(recipient, case):
         return DenyReason.FORBIDDEN
     allowed = link.can_download if action == "download" else link.can_view
     if not allowed:
