@@ -334,30 +334,41 @@ async def _choose_specialist(
     )
 
 
-async def _weekly(
-    ctx: Ctx, tr: Translator, user: UserView, query: CallbackQuery, args: list[str]
-) -> None:
-    """``rs`` → specialty → specialist → weekday → from hour → to hour → saved."""
-    heading = tr._("New weekly shift")
+async def _specialty_and_specialist(
+    ctx: Ctx, tr: Translator, query: CallbackQuery, kind: str, heading: str, args: list[str]
+) -> tuple[str, UserView, list[str]] | None:
+    """The first two steps every roster dialogue shares; None while they are being asked."""
     if not args:
         await query.answer()
         await _begin(
             ctx,
             query,
             heading + "\n\n" + tr._("Which specialty?"),
-            _specialty_keyboard(tr, WEEKLY, list(SPECIALTIES)),
+            _specialty_keyboard(tr, kind, list(SPECIALTIES)),
         )
-        return
+        return None
     code = _specialty(args[0])
     if len(args) == 1:
-        await _choose_specialist(ctx, tr, query, WEEKLY, code, heading)
-        return
+        await _choose_specialist(ctx, tr, query, kind, code, heading)
+        return None
     who = await _specialist(ctx, args[1])
     summary = [
         heading,
         tr._("Specialty: {value}", value=tr._(SPECIALTIES[code])),
         tr._("Specialist: {value}", value=who.full_name),
     ]
+    return code, who, summary
+
+
+async def _weekly(
+    ctx: Ctx, tr: Translator, user: UserView, query: CallbackQuery, args: list[str]
+) -> None:
+    """``rs`` → specialty → specialist → weekday → from hour → to hour → saved."""
+    heading = tr._("New weekly shift")
+    first = await _specialty_and_specialist(ctx, tr, query, WEEKLY, heading, args)
+    if first is None:
+        return
+    code, who, summary = first
     if len(args) == 2:
         names = _day_names(tr)
         buttons = [
@@ -443,25 +454,10 @@ async def _override(
 ) -> None:
     """``ro`` → specialty → specialist → date → on/off → from hour → to hour → saved."""
     heading = tr._("One-day change")
-    if not args:
-        await query.answer()
-        await _begin(
-            ctx,
-            query,
-            heading + "\n\n" + tr._("Which specialty?"),
-            _specialty_keyboard(tr, OVERRIDE, list(SPECIALTIES)),
-        )
+    first = await _specialty_and_specialist(ctx, tr, query, OVERRIDE, heading, args)
+    if first is None:
         return
-    code = _specialty(args[0])
-    if len(args) == 1:
-        await _choose_specialist(ctx, tr, query, OVERRIDE, code, heading)
-        return
-    who = await _specialist(ctx, args[1])
-    summary = [
-        heading,
-        tr._("Specialty: {value}", value=tr._(SPECIALTIES[code])),
-        tr._("Specialist: {value}", value=who.full_name),
-    ]
+    code, who, summary = first
     if len(args) == 2:
         today = ctx.services.rosters.local(ctx.services.clock.now()).date()
         days = [today + timedelta(days=n) for n in range(OVERRIDE_DAYS)]
