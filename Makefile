@@ -16,8 +16,8 @@ demo: $(STAMP)  ## set up, then play the scripted scenario through the Bot API e
 	$(BIN)/sampark demo
 
 test: $(STAMP)  ## set up, then run linters and the whole test suite
-	$(BIN)/ruff check bot tests bench
-	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/ruff check bot tests bench tools
+	$(BIN)/ruff format --check bot tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -25,10 +25,10 @@ test: $(STAMP)  ## set up, then run linters and the whole test suite
 sandbox: $(STAMP)  ## emulator + bot on localhost for trying things out
 	$(BIN)/sampark sandbox
 
-messages: $(STAMP)  ## re-extract strings and merge them into every catalog
-	$(BIN)/pybabel extract -k _ -k N_ -k ngettext:1,2 --no-default-keywords --no-location \
+messages: $(STAMP)  ## re-extract strings and merge them into every catalog (docs/translating.md)
+	flock locales/.lock $(BIN)/pybabel extract -k _ -k N_ -k ngettext:1,2 --no-default-keywords --no-location \
 	  --sort-output --project=Sampark -o locales/sampark.pot bot
-	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --no-wrap -d locales -D sampark -i locales/sampark.pot
+	flock locales/.lock $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --no-wrap -d locales -D sampark -i locales/sampark.pot
 
 bench: $(STAMP)  ## imaging benchmark table
 	$(BIN)/python -m bench.bench_render

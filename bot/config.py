@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     invite_default_ttl_hours: int = 7 * 24
     imaging_workers: int = 2
     link_ttl_hours: int = 24
+    web_host: str = "127.0.0.1"  # the aiohttp side: viewer, uploads, webhook, /healthz
+    web_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"  # how phones reach the web side (https in prod)
     send_rate_per_second: float = 28.0  # the outbox's budget for the whole token
     send_private_per_second: float = 1.0
     send_group_per_minute: float = 20.0
@@ -62,6 +65,11 @@ class Settings(BaseSettings):
     @classmethod
     def _api_base(cls, value: str) -> str:
         return _check_url(value, ("http", "https"), "TELEGRAM_API_BASE").rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"), "PUBLIC_URL").rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""The web side (aiohttp): study viewer, downloads, uploads, webhook receiver, operations."""
