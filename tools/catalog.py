@@ -1,7 +1,7 @@
 """Catalog tools for translators (see docs/translating.md).
 
-    python tools/catalog.py fill LANG TRANSLATIONS.json   # set msgstr from {msgid: text}
-    python tools/catalog.py check PO_FILE                 # what the test suite would refuse
+    python tools/catalog.py fill PO_FILE TRANSLATIONS.json   # set msgstr from {msgid: text}
+    python tools/catalog.py check PO_FILE                    # what the test suite would refuse
 
 ``fill`` takes a JSON object mapping each English msgid (for plurals: the singular) to its
 translation (for plurals: a list, one per plural form of the language). It holds a lock so
@@ -81,9 +81,8 @@ def problems(catalog: Catalog) -> Iterator[str]:
                 yield f"commands lost: {name!r} → {text!r}"
 
 
-def fill(language: str, translations: dict[str, str | list[str]]) -> int:
-    """Set the given translations in LANGUAGE's catalog; returns how many were set."""
-    path = LOCALES / language / "LC_MESSAGES" / "sampark.po"
+def fill(path: Path, translations: dict[str, str | list[str]]) -> int:
+    """Set the given translations in the catalog at ``path``; returns how many were set."""
     with locked():
         catalog = load(path)
         done = 0
@@ -101,14 +100,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     fill_cmd = commands.add_parser("fill")
-    fill_cmd.add_argument("language")
+    fill_cmd.add_argument("po", type=Path)
     fill_cmd.add_argument("json", type=Path)
     check_cmd = commands.add_parser("check")
     check_cmd.add_argument("po", type=Path)
     args = parser.parse_args()
     if args.command == "fill":
-        count = fill(args.language, json.loads(args.json.read_text(encoding="utf-8")))
-        print(f"{count} translations set in {args.language}")
+        count = fill(args.po, json.loads(args.json.read_text(encoding="utf-8")))
+        print(f"{count} translations set in {args.po}")
         return 0
     found = list(problems(load(args.po)))
     print("\n".join(found) or "ok")
