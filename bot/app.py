@@ -47,6 +47,7 @@ from bot.security.keys import open_keyring
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
+from bot.web.server import Setup
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,11 @@ async def build_services(
         broadcasts=broadcasts,
     )
     return db, kv, services
+
+
+def web_setups() -> list[Setup]:
+    """The feature modules mounted on the web side (see ``bot.web.server.build_web_app``)."""
+    return []
 
 
 def send_budget(settings: Settings, kv: KeyValue) -> SendBudget:
