@@ -382,3 +382,44 @@ class BroadcastRecipient(Base):
     language: Mapped[str] = mapped_column(String(8))
     queued_at: Mapped[datetime]
     seen_at: Mapped[datetime | None]
+
+
+class Upload(Base):
+    """A resumable upload of one large file into a health worker's draft (an upload link).
+
+    Only an HMAC of the link's token is stored (``token_hash``), as for capability links.
+    ``received`` is how many bytes arrived (the tus ``Upload-Offset``); the bytes themselves
+    are encrypted segments in the blob store (:class:`UploadSegment`). No file name is
+    kept: it may hold a patient's name.
+    """
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    reported: Mapped[int] = mapped_column(SmallInteger, default=0)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+
+
+class UploadSegment(Base):
+    """One received chunk of an upload: ``size`` bytes at ``start``, encrypted in a blob."""
+
+    __tablename__ = "upload_segments"
+    __table_args__ = (UniqueConstraint("upload_id", "start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"), index=True)
+    start: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    blob_id: Mapped[str] = mapped_column(String(64))
