@@ -367,6 +367,11 @@ class Broadcast(Base):
     at_minute: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    #: ``{"type": "photo"|"document", "file_id": ..., "name"?: ...}`` (a Telegram file id)
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the author's self-updating delivery report message
+    report_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    report_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class BroadcastRecipient(Base):
@@ -382,6 +387,20 @@ class BroadcastRecipient(Base):
     language: Mapped[str] = mapped_column(String(8))
     queued_at: Mapped[datetime]
     seen_at: Mapped[datetime | None]
+    #: the "type your reply" prompt sent after a Reply tap (a reply to it is a reply here)
+    reply_prompt_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BroadcastReply(Base):
+    """A recipient's reply to a broadcast, passed on to its author (staff, not patients)."""
+
+    __tablename__ = "broadcast_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class Upload(Base):
