@@ -59,6 +59,12 @@ class PreviewBlob:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def series_ordinals(series_uids: list[str | None]) -> list[int]:
+    """Each object's series as a small number, in order of first appearance (no UIDs kept)."""
+    seen: dict[str | None, int] = {}
+    return [seen.setdefault(uid, len(seen)) for uid in series_uids]
+
+
 class AttachmentService:
     def __init__(
         self, db: Database, clock: Clock, blobs: BlobStore, pool: WorkerPool, keyring: KeyRing
@@ -113,6 +119,9 @@ class AttachmentService:
                 preview_hd_blob=previews[0]["hd"] if previews else None,
                 meta={
                     "objects": [o.id for o in objects],
+                    # which series each object belongs to (0, 1, … in order of appearance):
+                    # the viewer groups a study's slices without opening every object
+                    "object_series": series_ordinals([o.series_uid for o in result.objects]),
                     "previews": previews,
                     "modality": result.modality,
                     "frames": result.frames,

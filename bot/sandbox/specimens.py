@@ -70,3 +70,46 @@ def lesion_photo_jpeg(width: int = 1600, height: int = 1200) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90, exif=exif)
     return buffer.getvalue()
+
+
+CT_STORAGE = UID("1.2.840.10008.5.1.4.1.1.2")
+
+
+def ct_series_zip(slices: int = 20, size: int = 512) -> bytes:
+    """A zip of one axial CT series (signed HU, window 40/400, positions along z)."""
+    import zipfile
+
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    study, series = generate_uid(), generate_uid()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for n in range(slices):
+            z = n / max(1, slices - 1)
+            body = ((x - 0.5) / 0.42) ** 2 + ((y - 0.5) / (0.32 + 0.05 * z)) ** 2 < 1
+            lungs = sum(((x - cx) / 0.14) ** 2 + ((y - 0.48) / 0.2) ** 2 < 1 for cx in (0.33, 0.67))
+            spine = ((x - 0.5) / 0.05) ** 2 + ((y - 0.75) / 0.05) ** 2 < 1
+            hu = np.where(body, 40.0, -1000.0) + np.where(lungs, -820.0, 0.0)
+            hu = np.where(spine, 900.0, hu) + 30 * np.sin(x * 40 + n)
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CT_STORAGE
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID = CT_STORAGE
+            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+            ds.Modality, ds.PatientName, ds.PatientID = "CT", FAKE_PATIENT, "DEMO-0002"
+            ds.InstanceNumber = n + 1
+            ds.ImagePositionPatient = [0.0, 0.0, float(n) * 2.5]
+            ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.Rows = ds.Columns = size
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+            ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+            ds.WindowCenter, ds.WindowWidth = 40, 400
+            ds.PixelData = np.clip(hu + 1024, -32768, 32767).astype(np.int16).tobytes()
+            one = io.BytesIO()
+            ds.save_as(one, enforce_file_format=True)
+            archive.writestr(f"CT/IM{n + 1:04d}.dcm", one.getvalue())
+    return buffer.getvalue()

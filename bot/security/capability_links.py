@@ -277,9 +277,20 @@ class LinkService:
     # ------------------------------------------------------------------ resolving
 
     async def resolve(
-        self, token: str, *, ip: str | None, user_agent: str | None, action: str = "view"
+        self,
+        token: str,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        action: str = "view",
+        audit_grant: bool = True,
     ) -> LinkAccess | Denied:
-        """Check one request carrying ``token``; audited whether granted or denied."""
+        """Check one request carrying ``token``; audited whether granted or denied.
+
+        ``audit_grant=False`` skips the ``link.access`` row (and ``last_used_at``) of a
+        *granted* request, for callers that audit a burst of frame requests once
+        themselves; denials are always audited.
+        """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
         bucket = client_key(ip)
@@ -310,10 +321,11 @@ class LinkService:
                 actor = recipient.telegram_id if recipient is not None else None
                 subject = f"link:{link.id}"
                 if isinstance(outcome, LinkAccess):
-                    link.last_used_at = now
-                    audit.record(
-                        session, now, "link.access", actor=actor, subject=subject, **details
-                    )
+                    if audit_grant:
+                        link.last_used_at = now
+                        audit.record(
+                            session, now, "link.access", actor=actor, subject=subject, **details
+                        )
                     return outcome
                 audit.record(
                     session,
@@ -348,13 +360,15 @@ class LinkService:
         ip: str | None,
         user_agent: str | None,
         action: str = "view",
+        audit_grant: bool = True,
     ) -> MemberAccess | Denied:
         """Whether the Telegram user of a *verified* Mini App ``initData`` may see a case.
 
         The same entitlement as links (health worker, assigned specialist, coordinator of
         the district, admin; active accounts), for view, frame and download alike; audited
-        as ``link.access`` / ``link.denied`` with ``via="webapp"``. An unknown case and a
-        case the user may not see are both ``forbidden`` (no hint which).
+        as ``link.access`` / ``link.denied`` with ``via="webapp"`` (``audit_grant`` as for
+        :meth:`resolve`). An unknown case and a case the user may not see are both
+        ``forbidden`` (no hint which).
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
@@ -384,15 +398,16 @@ class LinkService:
                     **details,
                 )
                 return Denied(DenyReason.FORBIDDEN)
-            audit.record(
-                session,
-                now,
-                "link.access",
-                actor=telegram_id,
-                subject=f"case:{case_id}",
-                user_id=user.id,
-                **details,
-            )
+            if audit_grant:
+                audit.record(
+                    session,
+                    now,
+                    "link.access",
+                    actor=telegram_id,
+                    subject=f"case:{case_id}",
+                    user_id=user.id,
+                    **details,
+                )
             return MemberAccess(
                 case_id=case.id,
                 case_code=case.code,
