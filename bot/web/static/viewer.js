@@ -190,7 +190,7 @@
     const c0 = shown.center ?? win.center, w0 = shown.width ?? win.width;
     const c = S.center ?? win.center, w = S.width ?? win.width;
     let k = 1, b = 0;
-    if (c0 != null && w0 != null && c != null && w != null) {
+    if (shown.sid === S.series.id && c0 != null && w0 != null && c != null && w != null) {
       k = w0 / w;
       b = 0.5 - 0.5 * k + (c0 - c) / w;
     }
