@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import date as date_type
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 log = logging.getLogger(__name__)
@@ -53,25 +56,60 @@ def default_locales_dir() -> Path:
     return here.parent / "locales"
 
 
+#: Languages written right to left.
+RTL_LANGUAGES = frozenset({"ur"})
+#: Unicode bidi controls: isolate a placeholder's value; mark a line as right-to-left.
+FSI, PDI, RLM = "\u2068", "\u2069", "\u200f"
+#: Babel locales for the formats (English as written in India: 1,00,000 and 5 Dec 2026).
+FORMAT_LOCALES = {"en": "en_IN"}
+
+
 @dataclass(frozen=True)
 class Translator:
-    """Translations for one language."""
+    """Translations for one language, with numbers and dates in its conventions.
+
+    Numbers filled into placeholders are formatted for the locale. In a right-to-left
+    language every filled value is a bidi isolate (so a Latin case code or a number
+    cannot flip the punctuation around it) and every line starts right to left.
+    """
 
     language: str
     catalog: NullTranslations
 
     def _(self, message: str, /, **values: object) -> str:
         """Translate ``message`` and fill its ``{placeholders}``."""
-        text = self.catalog.gettext(message)
-        return text.format(**values) if values else text
+        return self._fill(self.catalog.gettext(message), values)
 
     def ngettext(self, singular: str, plural: str, n: int, /, **values: object) -> str:
         """Translate with the language's plural rules; ``{n}`` is always available."""
-        return self.catalog.ngettext(singular, plural, n).format(n=n, **values)
+        return self._fill(self.catalog.ngettext(singular, plural, n), {"n": n, **values})
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(self.language)
+        return Locale.parse(FORMAT_LOCALES.get(self.language, self.language))
+
+    @property
+    def rtl(self) -> bool:
+        return self.language in RTL_LANGUAGES
+
+    def number(self, value: float) -> str:
+        """``value`` with the locale's digits and grouping (12,34,567 in India)."""
+        return format_decimal(value, locale=self.locale)
+
+    def date(self, value: date_type, form: str = "medium") -> str:
+        return format_date(value, form, locale=self.locale)
+
+    def _fill(self, text: str, values: dict[str, object]) -> str:
+        if values:
+            text = text.format(**{key: self._shown(value) for key, value in values.items()})
+        if self.rtl:
+            text = "\n".join(RLM + line if line else line for line in text.split("\n"))
+        return text
+
+    def _shown(self, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = self.number(value)
+        return f"{FSI}{value}{PDI}" if self.rtl else value
 
 
 class Catalogs:

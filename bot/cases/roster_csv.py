@@ -490,7 +490,7 @@ class RosterCsv:
         if p.user_id is not None:
             user = by_id.get(p.user_id)
             if user is None:
-                problems.append(CsvProblem(p.line, column, UNKNOWN_USER, {"value": p.user_id}))
+                problems.append(CsvProblem(p.line, column, UNKNOWN_USER, {"value": str(p.user_id)}))
                 return None
         if p.registration is not None:
             matches = by_registration.get(p.registration, [])
@@ -515,10 +515,12 @@ class RosterCsv:
                 user = matches[0]
         assert user is not None
         if user.role != Role.SPECIALIST:
-            problems.append(CsvProblem(p.line, column, NOT_SPECIALIST, {"value": user.id}))
+            problems.append(CsvProblem(p.line, column, NOT_SPECIALIST, {"value": str(user.id)}))
             return None
         if user.status in (Status.REJECTED, Status.SUSPENDED):
-            problems.append(CsvProblem(p.line, column, INACTIVE_SPECIALIST, {"value": user.id}))
+            problems.append(
+                CsvProblem(p.line, column, INACTIVE_SPECIALIST, {"value": str(user.id)})
+            )
             return None
         return user
 

@@ -17,6 +17,8 @@ def make(kind: str, *args: object) -> str:
     data = ":".join([kind, *map(str, args)])
     if not 1 <= len(data.encode()) <= MAX_BYTES:
         raise ValueError(f"callback_data over {MAX_BYTES} bytes: {data!r}")
+    if not data.isascii():  # a translated word slipped in: the same tap must work in every language
+        raise ValueError(f"callback_data must be ASCII: {data!r}")
     return data
 
 

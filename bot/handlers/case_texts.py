@@ -94,6 +94,20 @@ ATTACHMENT_REFUSALS: dict[Reason, str] = {
     ),
     Reason.CRASHED: N_("This file could not be processed. Please send it again."),
 }
+#: What a received file is called when it has no modality code (CT, DX, US, …) to show.
+FILE_KINDS = {
+    "dicom": N_("DICOM image"),
+    "photo": N_("Photo"),
+    "zip": N_("Study (zip)"),
+    "pdf": N_("PDF"),
+}
+OTHER_KIND = N_("File")
+
+
+def file_kind(tr: Translator, kind: str) -> str:
+    return tr._(FILE_KINDS.get(kind, OTHER_KIND))
+
+
 COMPRESSED_PHOTO = N_(
     "Telegram made this photo smaller, so details may be lost. For X-rays and reports, "
     "please send it as a file: tap 📎, choose File, then the photo."

@@ -157,7 +157,7 @@ async def _report(
     if outcome.duplicate:
         await status.edit_text(tr._("This file was already received.") + extra, reply_markup=markup)
         return
-    what = outcome.modality or outcome.kind.upper()
+    what = outcome.modality or case_texts.file_kind(tr, outcome.kind)
     text = "✅ " + tr.ngettext(
         "Received: {what}, {n} image.", "Received: {what}, {n} images.", outcome.frames, what=what
     )

@@ -124,7 +124,7 @@ def test_caption_fits_with_many_facilities(stats_catalogs: Catalogs) -> None:
     text = stats.summary(stats_catalogs.get("en"), figures)
     assert len(text) <= stats.CAPTION_LIMIT
     assert "all districts, last 30 days" in text and "12,345" in text
-    assert "90 min / 30 hr (3 cases)" in text
+    assert "90 mins / 30 hrs (3 cases)" in text
     assert "others: " in text and "Radiology: 10 · unknown-code: 2 · not recorded: 1" in text
     assert "submitted: 2 · accepted: 1" in text
 
