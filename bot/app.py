@@ -29,6 +29,7 @@ from bot.cases.questions import QuestionService
 from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
 from bot.cases.statistics import StatisticsService
+from bot.cases.uploads import UploadService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.handlers import menus
@@ -37,6 +38,7 @@ from bot.handlers.notifier import TelegramCaseNotifier
 from bot.handlers.processing import PerChatUpdateProcessor
 from bot.handlers.rosters import TelegramGapNotifier
 from bot.handlers.sender import DirectSendTap, OutboxSender, SenderOptions, attachment_files
+from bot.handlers.uploads import TelegramUploadNotifier
 from bot.i18n import Catalogs
 from bot.imaging.worker import WorkerPool
 from bot.outbox import Outbox, SendBudget, SendLimits
@@ -47,6 +49,7 @@ from bot.security.keys import open_keyring
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
+from bot.web import uploads as web_uploads
 from bot.web.server import Setup
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,17 @@ async def build_services(
     gap_notifier = TelegramGapNotifier(catalogs, directory)
     daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
     broadcasts = BroadcastService(db, clock, outbox, timers, catalogs)
+    drafts = DraftService(db, clock, directory, fields)
+    uploads = UploadService(
+        db,
+        clock,
+        keyring,
+        blobs,
+        attachments,
+        max_bytes=settings.upload_max_mb * 1024 * 1024,
+        ttl=timedelta(hours=settings.upload_ttl_hours),
+        notifier=TelegramUploadNotifier(catalogs, outbox, attachments, drafts),
+    )
     services = Services(
         settings=settings,
         clock=clock,
@@ -113,7 +127,7 @@ async def build_services(
         onboarding=Onboarding(db, clock, invites),
         blobs=blobs,
         fields=fields,
-        drafts=DraftService(db, clock, directory, fields),
+        drafts=drafts,
         attachments=attachments,
         rosters=rosters,
         offers=offers,
@@ -132,13 +146,14 @@ async def build_services(
             db, clock, keyring, kv, default_ttl=timedelta(hours=settings.link_ttl_hours)
         ),
         broadcasts=broadcasts,
+        uploads=uploads,
     )
     return db, kv, services
 
 
 def web_setups() -> list[Setup]:
     """The feature modules mounted on the web side (see ``bot.web.server.build_web_app``)."""
-    return []
+    return [web_uploads.setup]
 
 
 def send_budget(settings: Settings, kv: KeyValue) -> SendBudget:

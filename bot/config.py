@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     invite_default_ttl_hours: int = 7 * 24
     imaging_workers: int = 2
     link_ttl_hours: int = 24
+    upload_max_mb: int = 500  # largest file through an upload link
+    upload_ttl_hours: int = 24  # lifetime of an upload link
     web_host: str = "127.0.0.1"  # the aiohttp side: viewer, uploads, webhook, /healthz
     web_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"  # how phones reach the web side (https in prod)

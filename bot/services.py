@@ -21,6 +21,7 @@ from bot.cases.questions import QuestionService
 from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
 from bot.cases.statistics import StatisticsService
+from bot.cases.uploads import UploadService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
@@ -57,3 +58,4 @@ class Services:
     gap_notifier: GapNotifier
     links: LinkService
     broadcasts: BroadcastService
+    uploads: UploadService

@@ -27,6 +27,7 @@ from bot.handlers import (
     reports,
     rosters,
     stats,
+    uploads,
 )
 
 
@@ -38,6 +39,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         [
             *rosters.handlers(),
             *broadcasts.handlers(),
+            *uploads.handlers(),
             CommandHandler("start", onboarding.start, filters=private),
             CommandHandler("help", general.help_command, filters=private),
             CommandHandler("whoami", general.whoami, filters=private),

@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from bot.cases.attachments import MAX_DOWNLOAD_BYTES, AttachmentOutcome
 from bot.cases.drafts import DraftState, Step
 from bot.cases.refusals import Refusal
-from bot.handlers import case_texts, drafts, general, questions
+from bot.handlers import case_texts, drafts, general, questions, uploads
 from bot.handlers.context import Ctx, speaker
 from bot.handlers.reports import REFUSALS
 from bot.i18n import Translator
@@ -115,6 +115,9 @@ async def _store_file(
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.UNSUPPORTED]))
         return None
     if (item.file_size or 0) > MAX_DOWNLOAD_BYTES:
+        if running and message.document is not None:  # a whole study: through an upload link
+            await uploads.offer_link(ctx, tr, message, too_big=True)
+            return None
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.TOO_LARGE]))
         return None
     status = await message.reply_text(tr._("⏳ Processing the file…"))
