@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from bot.cases.attachments import MAX_DOWNLOAD_BYTES, AttachmentOutcome
 from bot.cases.drafts import DraftState, Step
 from bot.cases.refusals import Refusal
-from bot.handlers import case_texts, drafts, general, questions, uploads
+from bot.handlers import case_texts, drafts, file_feedback, general, questions, uploads
 from bot.handlers.context import Ctx, speaker
 from bot.handlers.reports import REFUSALS
 from bot.i18n import Translator
@@ -151,27 +151,9 @@ async def _report(
 ) -> None:
     """Edit the status message with the outcome (and the running count with Done)."""
     extra, markup = ("\n\n" + footer[0], footer[1]) if footer else ("", None)
-    if not outcome.ok:
-        reason = outcome.reason or Reason.CRASHED
-        await status.edit_text(
-            "❌ " + tr._(case_texts.ATTACHMENT_REFUSALS[reason]) + extra, reply_markup=markup
-        )
-        return
-    if outcome.duplicate:
-        await status.edit_text(tr._("This file was already received.") + extra, reply_markup=markup)
-        return
-    what = outcome.modality or case_texts.file_kind(tr, outcome.kind)
-    text = "✅ " + tr.ngettext(
-        "Received: {what}, {n} image.", "Received: {what}, {n} images.", outcome.frames, what=what
-    )
-    if outcome.burned_in_risk and outcome.kind == "dicom":
-        text += "\n" + tr._(
-            "Note: names may be written inside this image; the specialist will be warned."
-        )
-    if outcome.compressed_suspect and sent_as_photo:
-        text += "\n\n" + tr._(case_texts.COMPRESSED_PHOTO)
+    text = file_feedback.outcome_text(tr, outcome, sent_as_photo=sent_as_photo)
     await status.edit_text(text + extra, reply_markup=markup)
-    if outcome.thumbnail:
+    if outcome.ok and not outcome.duplicate and outcome.thumbnail:
         try:
             await message.reply_photo(outcome.thumbnail, protect_content=True)
         except TelegramError:

@@ -16,10 +16,9 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 from bot.cases.attachments import AttachmentOutcome, AttachmentService
 from bot.cases.drafts import DraftService, Step
 from bot.cases.uploads import UploadService, UploadView
-from bot.handlers import case_texts, drafts
+from bot.handlers import drafts, file_feedback
 from bot.handlers.context import Ctx, speaker
 from bot.i18n import Catalogs, Translator
-from bot.imaging.errors import Reason
 from bot.outbox import Message as OutboxMessage
 from bot.outbox import Outbox, Priority
 
@@ -68,23 +67,6 @@ def handlers() -> list[BaseHandler[Update, Any, Any]]:
 # ---------------------------------------------------------------------- the port
 
 
-def outcome_text(tr: Translator, outcome: AttachmentOutcome) -> str:
-    """What became of a file, as the chat says it (processed, or refused with the reason)."""
-    if not outcome.ok:
-        return "❌ " + tr._(case_texts.ATTACHMENT_REFUSALS[outcome.reason or Reason.CRASHED])
-    if outcome.duplicate:
-        return tr._("This file was already received.")
-    what = outcome.modality or outcome.kind.upper()
-    text = "✅ " + tr.ngettext(
-        "Received: {what}, {n} image.", "Received: {what}, {n} images.", outcome.frames, what=what
-    )
-    if outcome.burned_in_risk and outcome.kind in ("dicom", "zip"):
-        text += "\n" + tr._(
-            "Note: names may be written inside this image; the specialist will be warned."
-        )
-    return text
-
-
 class TelegramUploadNotifier:
     """Queues an upload's progress and result in the outbox, in the health worker's language."""
 
@@ -110,7 +92,7 @@ class TelegramUploadNotifier:
 
     async def finished(self, upload: UploadView, outcome: AttachmentOutcome) -> None:
         tr = self.catalogs.get(upload.language)
-        text = outcome_text(tr, outcome)
+        text = file_feedback.outcome_text(tr, outcome)
         markup = None
         prompt = await self.drafts.resume(upload.telegram_id)
         at_files = prompt is not None and prompt.step is Step.ATTACHMENTS
