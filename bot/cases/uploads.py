@@ -434,18 +434,23 @@ class UploadService:
                 log.exception("upload result not queued", extra={"upload_id": upload_id})
 
     async def _assemble(self, pieces: list[tuple[int, int, str]], length: int) -> bytes:
-        """The plaintext of the segments in order; IntegrityError if one was tampered with."""
-        buffer = bytearray()
+        """The plaintext of the segments in order, in one buffer allocated once (no copy);
+        IntegrityError if a segment was tampered with."""
+        buffer = bytearray(length)
+        view = memoryview(buffer)
+        filled = 0
         for start, size, blob_id in pieces:
-            if start != len(buffer):
+            if start != filled or start + size > length:
                 raise ValueError("upload segments are not contiguous")
             chunk = await self.blobs.aget(blob_id)
             if len(chunk) != size:
                 raise ValueError("upload segment has the wrong size")
-            buffer += chunk
-        if len(buffer) != length:
+            view[start : start + size] = chunk
+            filled += size
+        view.release()
+        if filled != length:
             raise ValueError("upload is incomplete")
-        return bytes(buffer)
+        return buffer  # type: ignore[return-value]  # bytes-like: read only from here on
 
     async def _settle(
         self,
