@@ -7,6 +7,7 @@ photo. Every API request is recorded so tests can see what the page asked for.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,7 @@ class FakeStudy:
     burned_in: bool = True
     can_download: bool = True
     gone: set[str] = field(default_factory=lambda: {"revoked-token"})
+    delay: float = 0.0  # seconds before each frame is answered (a slow connection)
     requests: list[web.Request] = field(default_factory=list)
 
     @property
@@ -148,6 +150,7 @@ def fake_app(fake: FakeStudy) -> web.Application:
         index = int(request.match_info["index"])
         if series is None or not 0 <= index < series["frames"]:
             return api_error(404, "not_found")
+        await asyncio.sleep(fake.delay)
         body = render(series, index, dict(request.query))
         return web.Response(body=body, content_type="image/jpeg")
 

@@ -306,7 +306,7 @@ async def test_blob_urls_are_released_while_scrolling(
     )
     await page.goto(site + "/s/tok-123")
     await wait_until(page, FIRST_IMAGE)
-    for preset in ("Bone", "Lung", "Brain"):
+    for preset in ("Bone", "Lung"):
         await page.click(f"#presets >> text={preset}")
         for n in range(2, 13):
             await page.keyboard.press("ArrowDown")
@@ -317,5 +317,23 @@ async def test_blob_urls_are_released_while_scrolling(
         await wait_until(page, FULL_IMAGE)
     await wait_until(page, "!document.getElementById('frame').classList.contains('wl')")
     live = await page.evaluate("window.__liveBlobs.size")
-    assert len(fake.frame_requests) > 60  # more images than the page keeps
+    assert len(fake.frame_requests) > 45  # more images than the page keeps (40)
     assert 0 < live <= 41
+
+
+async def test_obsolete_frame_requests_are_cancelled(
+    browser: Browser, site: str, fake: FakeStudy
+) -> None:
+    page = (await open_link(browser, site)).page
+    fake.delay = 1.0
+    aborted: list[str] = []
+    page.on(
+        "requestfailed",
+        lambda request: aborted.append(request.url) if request.url.endswith("size=low") else None,
+    )
+    for _ in range(6):
+        await page.keyboard.press("ArrowDown")
+    await wait_until(page, "document.getElementById('frame').alt.endsWith('7 of 12')", 20)
+    # Frames skipped over (2 to 4, out of prefetch reach of 7) were requested, then abandoned.
+    assert any("/frames/2.jpg" in url or "/frames/3.jpg" in url for url in aborted)
+    assert not any("/frames/6.jpg" in url for url in aborted)
