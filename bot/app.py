@@ -49,6 +49,7 @@ from bot.security.keys import open_keyring
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
+from bot.web import assets, viewer
 from bot.web import uploads as web_uploads
 from bot.web.server import Setup
 
@@ -153,7 +154,7 @@ async def build_services(
 
 def web_setups() -> list[Setup]:
     """The feature modules mounted on the web side (see ``bot.web.server.build_web_app``)."""
-    return [web_uploads.setup]
+    return [web_uploads.setup, assets.setup, viewer.setup]
 
 
 def send_budget(settings: Settings, kv: KeyValue) -> SendBudget:

@@ -53,6 +53,9 @@ class Series:
     grayscale: bool
     window: tuple[float, float] | None  # default (centre, width); None: colour or VOI LUT
     burned_in_risk: bool
+    #: intake's previews (low, hd blob ids) of a one-frame series: its default view comes
+    #: from the HD one without decoding the object again (a J2K film takes a second)
+    previews: tuple[str, str] | None = None
 
     def source(self, index: int) -> tuple[str, int]:
         """The blob and the frame within it that show frame ``index`` of the series."""
@@ -130,8 +133,13 @@ class StudyService:
             meta = dict(row.meta or {})
             risk = bool(meta.get("burned_in_risk"))
             if row.kind in DICOM_KINDS:
-                for ordinal, objects in _grouped(meta).items():
-                    entry = await self._dicom_series(row.id, ordinal, objects, risk)
+                groups = _grouped(meta)
+                previews = meta.get("previews", [])
+                for ordinal, objects in groups.items():
+                    shown = None
+                    if len(groups) == len(previews) and len(objects) == 1:
+                        shown = (str(previews[ordinal]["low"]), str(previews[ordinal]["hd"]))
+                    entry = await self._dicom_series(row.id, ordinal, objects, risk, shown)
                     if entry is None:
                         continue
                     series.append(entry)
@@ -151,7 +159,12 @@ class StudyService:
         return Study(case_id, tuple(series), tuple(downloads))
 
     async def _dicom_series(
-        self, attachment_id: int, ordinal: int, objects: list[str], risk: bool
+        self,
+        attachment_id: int,
+        ordinal: int,
+        objects: list[str],
+        risk: bool,
+        previews: tuple[str, str] | None,
     ) -> Series | None:
         key = (attachment_id, ordinal)
         info = self._described.get(key)
@@ -159,14 +172,19 @@ class StudyService:
             first = objects[0]
             try:
                 data = await self.blobs.aget(first)
-                info = await self.pool.run(viewer_frames.describe_dicom, first, data)
+                info = await self.pool.run(
+                    viewer_frames.describe_dicom, first, data, render_first=previews is None
+                )
             except Exception:  # an object we cannot render is left out of the viewer
                 return None
             assert isinstance(info, SeriesInfo)
-            self._remember(first, 0, "low", info.window, False, info.low)
-            self._remember(first, 0, "full", info.window, False, info.full)
+            if info.low is not None and info.full is not None:
+                self._remember(first, 0, "low", info.window, False, info.low)
+                self._remember(first, 0, "full", info.window, False, info.full)
             self._described[key] = info
         assert isinstance(info, SeriesInfo)
+        if info.frames != 1 or info.low is not None:
+            previews = None
         return Series(
             id=f"a{attachment_id}s{ordinal}",
             kind="dicom",
@@ -178,6 +196,7 @@ class StudyService:
             grayscale=info.grayscale,
             window=info.window,
             burned_in_risk=risk,
+            previews=previews,
         )
 
     async def _picture_series(self, attachment_id: int, n: int, blob_id: str, risk: bool) -> Series:
@@ -227,6 +246,12 @@ class StudyService:
             return cached
 
         async def render() -> bytes:
+            if series.previews is not None and window == series.window and not invert:
+                made = await self.blobs.aget(series.previews[1])  # HD, 1280 px
+                if size == "low":  # re-encoded smaller from HD: ~20 KB instead of ~30
+                    made = await self.pool.run(viewer_frames.render_picture, made, "low")
+                self._remember(blob_id, frame, size, window, invert, made)
+                return made
             data = await self.blobs.aget(blob_id)
             if series.kind == "picture":
                 out = await self.pool.run(viewer_frames.render_picture, data, size, invert=invert)

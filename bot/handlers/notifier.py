@@ -62,8 +62,18 @@ def waiting(tr: Translator, case: CaseView, now: datetime) -> str:
     return format_timedelta(now - case.submitted_at, locale=tr.locale, threshold=1.5)
 
 
-def case_card(tr: Translator, case: CaseView, now: datetime, *, burned_in: bool = False) -> str:
-    """What a specialist sees of a case: no name, phone or ABHA — only code, age and sex."""
+def case_card(
+    tr: Translator,
+    case: CaseView,
+    now: datetime,
+    *,
+    burned_in: bool = False,
+    study: str | None = None,
+) -> str:
+    """What a specialist sees of a case: no name, phone or ABHA — only code, age and sex.
+
+    ``study`` is the line with the specialist's link to the whole study, once accepted.
+    """
     lines = [
         tr._("Case {code} · {urgency}", code=case.code, urgency=urgency_label(tr, case)),
         tr._("Patient: {value}", value=case_texts.patient_line(tr, case)),
@@ -75,7 +85,7 @@ def case_card(tr: Translator, case: CaseView, now: datetime, *, burned_in: bool 
     ]
     if burned_in:
         lines.append(tr._("⚠️ Names may be written inside some images."))
-    lines.append(tr._("Full study: a secure link will be added here."))
+    lines.append(study or tr._("Full study: a secure link comes when you accept."))
     return "\n".join(lines)
 
 

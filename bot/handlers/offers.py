@@ -19,6 +19,7 @@ from bot.handlers.notifier import (
     waiting,
     workspace_buttons,
 )
+from bot.handlers.study_links import study_link
 from bot.i18n import N_, Translator
 
 DECLINE_LABELS = {
@@ -67,12 +68,16 @@ async def offer(update: Update, ctx: Ctx) -> None:
         await _refuse(update, tr, result.outcome)
         return
     await query.answer()
+    link = await study_link(ctx, tr, result.case)
+    markup = workspace_buttons(tr, result.case)
+    if link is not None:
+        markup = InlineKeyboardMarkup([link.buttons, *markup.inline_keyboard])
     with contextlib.suppress(BadRequest):  # a repeated tap: the card already says so
         await query.edit_message_text(
-            case_card(tr, result.case, ctx.services.clock.now())
+            case_card(tr, result.case, ctx.services.clock.now(), study=link.line if link else None)
             + "\n\n"
             + tr._("✅ You accepted this case."),
-            reply_markup=workspace_buttons(tr, result.case),
+            reply_markup=markup,
         )
 
 

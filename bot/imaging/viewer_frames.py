@@ -38,7 +38,7 @@ Size = Literal["low", "full"]
 LOW_SIDE: Final[int] = 640
 FULL_SIDE: Final[int] = 1600
 LOW_TARGET_BYTES: Final[int] = 40 * 1024
-QUALITY: Final[dict[str, int]] = {"low": 72, "full": 82}
+QUALITY: Final[dict[str, int]] = {"low": 65, "full": 82}
 CACHE_BYTES: Final[int] = 96 * 1024 * 1024
 
 _cache: OrderedDict[tuple[str, int], tuple[Dataset, np.ndarray, str]] = OrderedDict()
@@ -55,8 +55,8 @@ class SeriesInfo:
     modality: str | None
     grayscale: bool
     window: tuple[float, float] | None
-    low: bytes  # frame 0, default window, size "low"
-    full: bytes  # frame 0, default window, size "full"
+    low: bytes | None = None  # frame 0, default window, size "low" (None: not rendered)
+    full: bytes | None = None  # frame 0, default window, size "full"
 
 
 def _load(key: str, data: bytes, index: int) -> tuple[Dataset, np.ndarray, str]:
@@ -155,9 +155,42 @@ def render_dicom_frame(
         raise ImagingError(Reason.CORRUPT, f"cannot render: {type(exc).__name__}") from None
 
 
-def describe_dicom(key: str, data: bytes) -> SeriesInfo:
-    """Size, frames, colour and default window of a DICOM object, with frame 0 rendered."""
+def _header_window(ds: Dataset) -> tuple[bool, tuple[float, float] | None]:
+    """(known, window) of frame 0 from the attributes alone: the file's first window, a
+    VOI LUT (no window), or the modality preset; unknown when a decode must compute it."""
+    voi = dicom_render.select_voi(dicom_render.frame_attributes(ds, 0))
+    if isinstance(voi, dicom_render.Window):
+        return True, (voi.center, voi.width)
+    if voi is not None:
+        return True, None
+    preset = dicom_render.MODALITY_PRESETS.get(str(ds.get("Modality") or "").upper())
+    if preset is not None and ds.get("RescaleIntercept") is not None:
+        return True, preset
+    return False, None
+
+
+def describe_dicom(key: str, data: bytes, *, render_first: bool = True) -> SeriesInfo:
+    """Size, frames, colour and default window of a DICOM object, with frame 0 rendered.
+
+    ``render_first=False`` reads the attributes only (no decoding) when they tell the
+    window; the caller then has frame 0 from elsewhere (the previews made at intake).
+    """
     try:
+        if not render_first:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dicom_render.load(data)
+            known, window = _header_window(ds)
+            photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+            if known and ds.get("Rows") and ds.get("Columns"):
+                return SeriesInfo(
+                    frames=dicom_render.number_of_frames(ds),
+                    width=int(ds.Columns),
+                    height=int(ds.Rows),
+                    modality=str(ds.get("Modality") or "").strip() or None,
+                    grayscale=photometric in ("MONOCHROME1", "MONOCHROME2"),
+                    window=window if photometric in ("MONOCHROME1", "MONOCHROME2") else None,
+                )
         ds, arr, photometric = _load(key, data, 0)
         display, window = _display(ds, arr, photometric, 0, None)
         image = _image(display)
