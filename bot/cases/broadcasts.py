@@ -6,89 +6,60 @@ across processes, so it fires once even after a restart). Sending writes one
 ``broadcast_recipients`` row per person (unique per broadcast and user: someone in two
 segments gets one message) and enqueues one outbox row with the dedupe key
 ``broadcast:<id>:<user>``, so sending again is a no-op. Delivery counts are read from
-the outbox rows' statuses. Alerts go with priority ALERT and carry a "Seen" button.
+the outbox rows' statuses. Alerts go with priority ALERT and carry a "Seen" button; every
+message carries a "Reply" button (replies: ``bot.cases.broadcast_replies``). An attached
+photo or PDF is sent by its Telegram file id (a broadcast holds no patient data) with the
+text as its caption. The author's report message keeps itself current
+(``bot.cases.broadcast_report``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from bot.accounts.directory import UserView, user_view
+from bot.cases.broadcast_replies import BroadcastReplies
+from bot.cases.broadcast_report import TIMER_KIND, LiveReports, refresh_payload
+from bot.cases.broadcast_views import (
+    MAX_CAPTION,
+    BroadcastError,
+    BroadcastStatus,
+    BroadcastView,
+    DeliveryReport,
+    Kind,
+)
 from bot.cases.escalation import Timers
 from bot.clock import Clock
 from bot.domain import Status
-from bot.i18n import N_, Catalogs
+from bot.i18n import N_, Catalogs, Translator
 from bot.outbox import Message, Outbox, OutboxStatus, Priority
 from bot.storage.database import Database
-from bot.storage.models import Broadcast, BroadcastRecipient, OutboxMessage, User
+from bot.storage.models import (
+    Broadcast,
+    BroadcastRecipient,
+    BroadcastReply,
+    OutboxMessage,
+    Timer,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
 #: The timer kind of a scheduled broadcast (payload ``{"broadcast_id": id}``, no case).
-BROADCAST = "broadcast"
+BROADCAST = TIMER_KIND
 FALLBACK_LANGUAGE = "en"
 SEGMENT_KEYS = ("roles", "districts", "facilities", "specialties", "languages")
 MAX_TEXT = 3500
+ATTACHMENT_TYPES = ("photo", "document")
 
 ALERT_HEADING = N_("⚠️ ALERT")
 SEEN_BUTTON = N_("Seen ✓")
-
-
-class Kind(StrEnum):
-    BROADCAST = "broadcast"
-    ALERT = "alert"
-
-
-class BroadcastStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-class BroadcastError(ValueError):
-    """A broadcast that cannot be sent as asked (no English text, wrong status…)."""
-
-
-@dataclass(frozen=True)
-class BroadcastView:
-    id: int
-    author_id: int | None
-    kind: Kind
-    segment: dict[str, list[Any]]
-    texts: dict[str, str]
-    status: BroadcastStatus
-    step: str | None
-    scheduled_at: datetime | None
-    weekly: bool
-    created_at: datetime
-
-    @property
-    def is_alert(self) -> bool:
-        return self.kind is Kind.ALERT
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    """Per-recipient delivery states of one broadcast (from the outbox rows)."""
-
-    broadcast_id: int
-    recipients: int
-    queued: int = 0
-    sent: int = 0
-    blocked: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    seen: int = 0
-    by_language: dict[str, int] = field(default_factory=dict)
+REPLY_BUTTON = N_("↩️ Reply")
 
 
 def normalise_segment(segment: Mapping[str, Iterable[Any]] | None) -> dict[str, list[Any]]:
@@ -131,6 +102,8 @@ def _view(row: Broadcast) -> BroadcastView:
         scheduled_at=row.scheduled_at,
         weekly=row.weekday is not None,
         created_at=row.created_at,
+        sent_at=row.sent_at,
+        attachment={str(k): str(v) for k, v in row.attachment.items()} if row.attachment else None,
     )
 
 
@@ -149,6 +122,12 @@ class BroadcastService:
         self.outbox = outbox
         self.timers = timers
         self.catalogs = catalogs
+        self.replies = BroadcastReplies(db, clock, outbox, catalogs)
+        self.live = LiveReports(db, outbox, catalogs, self._current)
+
+    async def _current(self, broadcast_id: int) -> tuple[BroadcastView | None, DeliveryReport]:
+        report = await self.report(broadcast_id)
+        return await self.get(broadcast_id), report
 
     # -- composing --------------------------------------------------------------------
 
@@ -202,9 +181,10 @@ class BroadcastService:
         kind: Kind | None = None,
         segment: Mapping[str, Iterable[Any]] | None = None,
         text: tuple[str, str] | None = None,
+        attachment: Mapping[str, str] | None = None,
         step: str | None = None,
     ) -> BroadcastView:
-        """Change a draft: its kind, segment, one language's text, the dialogue step."""
+        """Change a draft: kind, segment, one language's text, attachment, dialogue step."""
         async with self.db.transaction() as session:
             row = await session.get(Broadcast, broadcast_id)
             if row is None or row.status != BroadcastStatus.DRAFT.value:
@@ -218,6 +198,10 @@ class BroadcastService:
                 texts = dict(row.texts or {})
                 texts[language] = body.strip()[:MAX_TEXT]
                 row.texts = texts
+            if attachment is not None:
+                if attachment.get("type") not in ATTACHMENT_TYPES or not attachment.get("file_id"):
+                    raise BroadcastError("bad attachment")
+                row.attachment = dict(attachment)
             row.step = step
             await session.flush()
             return _view(row)
@@ -251,20 +235,40 @@ class BroadcastService:
 
     # -- sending ----------------------------------------------------------------------
 
-    def render(self, broadcast: BroadcastView, language: str) -> tuple[str, dict[str, Any]]:
-        """The text in ``language`` (English if none) and the ``sendMessage`` params."""
+    def render(self, broadcast: BroadcastView, language: str) -> tuple[str, str, dict[str, Any]]:
+        """The language used (English if none), the Bot API method and its params."""
         text = broadcast.texts.get(language) or broadcast.texts[FALLBACK_LANGUAGE]
         used = language if broadcast.texts.get(language) else FALLBACK_LANGUAGE
-        params: dict[str, Any] = {"text": text}
+        tr = self.catalogs.get(language)
         if broadcast.is_alert:
-            tr = self.catalogs.get(language)
-            params["text"] = f"{tr._(ALERT_HEADING)}\n\n{text}"
-            params["reply_markup"] = {
-                "inline_keyboard": [
-                    [{"text": tr._(SEEN_BUTTON), "callback_data": f"seen:{broadcast.id}"}]
-                ]
-            }
-        return used, params
+            text = f"{tr._(ALERT_HEADING)}\n\n{text}"
+        params: dict[str, Any] = {"reply_markup": recipient_markup(tr, broadcast)}
+        method = "sendMessage"
+        attachment = broadcast.attachment
+        if attachment:
+            method = "sendPhoto" if attachment["type"] == "photo" else "sendDocument"
+            params[attachment["type"]] = {"file_id": attachment["file_id"]}
+            params["caption"] = text[:MAX_CAPTION]
+        else:
+            params["text"] = text
+        return used, method, params
+
+    async def set_report_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
+        """The author's report message: from now on it follows the counts by itself.
+
+        A new message (not the one already followed) of a broadcast still sending, or of an
+        alert, starts a chain of ``BROADCAST_REPORT`` timers (see ``broadcast_report``);
+        a chain ends when its message is no longer the report message.
+        """
+        async with self.db.transaction() as session:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None or (row.report_chat_id, row.report_message_id) == (chat_id, message_id):
+                return
+            row.report_chat_id = chat_id
+            row.report_message_id = message_id
+            if row.status == BroadcastStatus.SENDING.value or row.kind == Kind.ALERT.value:
+                payload = refresh_payload(broadcast_id, message_id)
+                Timers.add(session, BROADCAST, None, self.clock.now(), payload)
 
     async def send(self, broadcast_id: int) -> int:
         """Queue one message per recipient; returns how many were new (re-sending: 0).
@@ -282,6 +286,8 @@ class BroadcastService:
                 raise BroadcastError("cancelled")
             if not view.texts.get(FALLBACK_LANGUAGE):
                 raise BroadcastError("English text required")
+            if view.caption_too_long():
+                raise BroadcastError("text too long for a caption")
         users = await self.resolve(view.segment)
         messages: list[Message] = []
         async with self.db.transaction() as session:
@@ -296,7 +302,7 @@ class BroadcastService:
                 )
             }
             for user in users:
-                language, params = self.render(view, user.language)
+                language, method, params = self.render(view, user.language)
                 key = dedupe_key(broadcast_id, user.id)
                 if user.id not in known:
                     session.add(
@@ -309,9 +315,7 @@ class BroadcastService:
                         )
                     )
                 priority = Priority.ALERT if view.is_alert else Priority.ROUTINE
-                messages.append(
-                    Message(user.telegram_id, "sendMessage", params, priority, dedupe_key=key)
-                )
+                messages.append(Message(user.telegram_id, method, params, priority, dedupe_key=key))
             row.status = BroadcastStatus.SENDING.value
             row.step = None
             row.sent_at = row.sent_at or now
@@ -352,7 +356,15 @@ class BroadcastService:
             return timer.id
 
     async def fire(self, timer_id: int, case_id: int | None, now: datetime) -> bool:
-        """The escalator's handler for ``BROADCAST`` timers: claim once, then send."""
+        """The escalator's handler for ``BROADCAST`` timers: claim once, then send.
+
+        Refresh timers of a report message (``"report"`` in the payload) go to ``live``.
+        """
+        async with self.db.transaction() as session:
+            pending = await session.get(Timer, timer_id)
+            payload = dict(pending.payload or {}) if pending is not None else {}
+        if "report" in payload:
+            return await self.live.fire(timer_id, payload, now)
         async with self.db.transaction() as session:
             timer = await Timers.claim_in(session, timer_id, now)
             if timer is None:
@@ -368,6 +380,7 @@ class BroadcastService:
                     kind=row.kind,
                     segment=row.segment,
                     texts=row.texts,
+                    attachment=row.attachment,
                     status=BroadcastStatus.DRAFT.value,
                     created_at=now,
                 )
@@ -431,7 +444,19 @@ class BroadcastService:
                 and not counts["queued"]
             ):
                 row.status = BroadcastStatus.DONE.value
-        return DeliveryReport(broadcast_id, len(rows), seen=seen, by_language=languages, **counts)
+            replies = await session.scalar(
+                select(func.count())
+                .select_from(BroadcastReply)
+                .where(BroadcastReply.broadcast_id == broadcast_id)
+            )
+        return DeliveryReport(
+            broadcast_id,
+            len(rows),
+            seen=seen,
+            by_language=languages,
+            replies=int(replies or 0),
+            **counts,
+        )
 
     # -- alerts -----------------------------------------------------------------------
 
@@ -485,9 +510,20 @@ class BroadcastService:
         for user in await self.unseen(broadcast_id):
             if not user.is_active or not user.reachable:
                 continue
-            _, params = self.render(view, user.language)
+            _, method, params = self.render(view, user.language)
             key = f"{dedupe_key(broadcast_id, user.id)}:r{stamp}"
             messages.append(
-                Message(user.telegram_id, "sendMessage", params, Priority.ALERT, dedupe_key=key)
+                Message(user.telegram_id, method, params, Priority.ALERT, dedupe_key=key)
             )
         return await self.outbox.enqueue(messages)
+
+
+def recipient_markup(
+    tr: Translator, broadcast: BroadcastView, *, seen: bool = False
+) -> dict[str, Any]:
+    """The buttons under a broadcast: "Seen" (an alert not yet seen) and "Reply"."""
+    rows = []
+    if broadcast.is_alert and not seen:
+        rows.append([{"text": tr._(SEEN_BUTTON), "callback_data": f"seen:{broadcast.id}"}])
+    rows.append([{"text": tr._(REPLY_BUTTON), "callback_data": f"bcr:{broadcast.id}"}])
+    return {"inline_keyboard": rows}

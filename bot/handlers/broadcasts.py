@@ -1,5 +1,8 @@
 """``/broadcast``: coordinators compose a message to a segment, preview it and send it.
 
+Recipients answer with "Reply" (or a Telegram reply to the message): the text goes to the
+author, tagged with the broadcast. A photo or PDF sent while composing is attached.
+
 A coordinator's segment is always within their own district; an administrator may tick
 "Only <district>" off to reach every district.
 
@@ -14,17 +17,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
 from bot.accounts.directory import UserView
+from bot.cases.broadcast_replies import Delivery, title
+from bot.cases.broadcast_report import STATUS_LABELS, kind_label, report_markup, report_text
 from bot.cases.broadcasts import (
     FALLBACK_LANGUAGE,
+    MAX_CAPTION,
     BroadcastError,
     BroadcastStatus,
     BroadcastView,
-    DeliveryReport,
     Kind,
+    recipient_markup,
 )
 from bot.domain import ROLE_LABELS, Role
 from bot.handlers import callbacks
@@ -39,13 +51,12 @@ LANGUAGE_LABELS = {"en": "English", "hi": "हिन्दी"}
 CHECK = "✅ "
 STEP_TEXT_EN = "text_en"
 STEP_TEXT_HI = "text_hi"
-STATUS_LABELS = {
-    BroadcastStatus.DRAFT: N_("draft"),
-    BroadcastStatus.SCHEDULED: N_("scheduled"),
-    BroadcastStatus.SENDING: N_("sending"),
-    BroadcastStatus.DONE: N_("done"),
-    BroadcastStatus.CANCELLED: N_("cancelled"),
-}
+STEP_PREVIEW = "preview"
+#: Steps at which a photo or PDF becomes the broadcast's attachment.
+ATTACH_STEPS = (STEP_TEXT_EN, STEP_TEXT_HI, STEP_PREVIEW)
+TOO_LONG_FOR_CAPTION = N_(
+    "With a picture or file the text can have at most {n} characters. Please type a shorter text."
+)
 
 
 def _button(
@@ -62,7 +73,7 @@ def _may_widen(user: UserView) -> bool:
 
 
 def _kind_label(tr: Translator, kind: Kind) -> str:
-    return tr._("Alert (must be acknowledged)") if kind is Kind.ALERT else tr._("Broadcast")
+    return kind_label(tr, kind)
 
 
 def _segment_markup(tr: Translator, b: BroadcastView, user: UserView) -> InlineKeyboardMarkup:
@@ -108,45 +119,6 @@ async def _segment_text(ctx: Ctx, tr: Translator, b: BroadcastView) -> str:
     )
 
 
-def _report_text(tr: Translator, b: BroadcastView, report: DeliveryReport) -> str:
-    lines = [
-        tr._(
-            "{kind} #{id}: {status}",
-            kind=_kind_label(tr, b.kind),
-            id=b.id,
-            status=tr._(STATUS_LABELS[b.status]),
-        ),
-        tr._(
-            "Recipients {n} · queued {queued} · sent {sent} · blocked {blocked} · failed {failed}",
-            n=report.recipients,
-            queued=report.queued,
-            sent=report.sent,
-            blocked=report.blocked,
-            failed=report.failed,
-        ),
-    ]
-    if report.cancelled:
-        lines.append(tr._("Cancelled before sending: {n}", n=report.cancelled))
-    if b.is_alert:
-        lines.append(
-            tr._(
-                "Seen by {seen} of {n}.",
-                seen=report.seen,
-                n=report.recipients,
-            )
-        )
-    return "\n".join(lines)
-
-
-def _report_markup(tr: Translator, b: BroadcastView) -> InlineKeyboardMarkup:
-    rows = [[_button(tr._("Refresh report"), b.id, "report")]]
-    if b.is_alert and b.status is not BroadcastStatus.CANCELLED:
-        rows.append([_button(tr._("Resend to those who haven't seen it"), b.id, "resend")])
-    if b.status in (BroadcastStatus.SENDING, BroadcastStatus.SCHEDULED):
-        rows.append([_button(tr._("Stop sending"), b.id, "stop")])
-    return InlineKeyboardMarkup(rows)
-
-
 def _preview(tr: Translator, b: BroadcastView, count: int) -> str:
     parts = [
         tr.ngettext(
@@ -161,6 +133,8 @@ def _preview(tr: Translator, b: BroadcastView, count: int) -> str:
             parts.append(f"— {label} —\n{b.texts[code]}")
     if not b.texts.get(SECOND_LANGUAGE):
         parts.append(tr._("Hindi readers will get the English text."))
+    if b.attachment:
+        parts.append(tr._("📎 With a picture or file."))
     return "\n\n".join(parts)
 
 
@@ -330,7 +304,7 @@ async def _skip(
     if b.step != STEP_TEXT_HI:
         await alert(update, tr)
         return
-    b = await ctx.services.broadcasts.update_draft(b.id, step="preview")
+    b = await ctx.services.broadcasts.update_draft(b.id, step=STEP_PREVIEW)
     await query.answer()
     await query.edit_message_reply_markup(None)
     if query.message is not None:
@@ -352,7 +326,7 @@ async def _send_now(
 ) -> None:
     query = update.callback_query
     assert query is not None
-    if b.step != "preview":
+    if b.step != STEP_PREVIEW:
         await alert(update, tr)
         return
     service = ctx.services.broadcasts
@@ -372,10 +346,16 @@ async def _show_report(update: Update, ctx: Ctx, tr: Translator, bid: int) -> No
     report = await service.report(bid)
     b = await service.get(bid)
     assert b is not None
-    text = _report_text(tr, b, report)
-    if query.message is not None and getattr(query.message, "text", None) == text:
-        return  # nothing changed: Telegram refuses an identical edit
-    await query.edit_message_text(text, reply_markup=_report_markup(tr, b))
+    text = report_text(tr, b, report)
+    if query.message is None:
+        return
+    if getattr(query.message, "text", None) != text:  # Telegram refuses an identical edit
+        await query.edit_message_text(
+            text,
+            reply_markup=InlineKeyboardMarkup.de_json(report_markup(tr, b, report), ctx.bot),
+        )
+    # this message now follows the counts by itself (throttled edits through the outbox)
+    await service.set_report_message(bid, query.message.chat.id, query.message.message_id)
 
 
 async def _report(
@@ -426,7 +406,29 @@ _DRAFT_ACTIONS = {
     "drop": _drop,
     "send": _send_now,
 }
-_SENT_ACTIONS = {"report": _report, "resend": _resend, "stop": _stop}
+
+
+async def _replies(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """The newest replies to this broadcast, as a new message."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    replies = await ctx.services.broadcasts.replies.latest(b.id)
+    if query.message is None:
+        return
+    if not replies:
+        await ctx.bot.send_message(query.message.chat.id, tr._("No replies yet."))
+        return
+    lines = [tr._("Replies to #{id} “{title}”:", id=b.id, title=title(b.texts, tr.language))]
+    for reply in replies:
+        role = tr._(reply.role_label) + (f", {reply.facility}" if reply.facility else "")
+        lines.append(f"\n{reply.name} ({role}):\n{reply.text}")
+    await ctx.bot.send_message(query.message.chat.id, "\n".join(lines)[:4000])
+
+
+_SENT_ACTIONS = {"report": _report, "resend": _resend, "stop": _stop, "replies": _replies}
 
 
 async def _send_preview(ctx: Ctx, tr: Translator, b: BroadcastView, chat_id: int) -> None:
@@ -452,6 +454,9 @@ async def answer(update: Update, ctx: Ctx) -> bool:
     draft = await service.draft_of(user.id)
     if draft is None or draft.step not in (STEP_TEXT_EN, STEP_TEXT_HI):
         return False
+    if draft.attachment and len(message.text) > MAX_CAPTION:
+        await message.reply_text(tr._(TOO_LONG_FOR_CAPTION, n=MAX_CAPTION))
+        return True
     if draft.step == STEP_TEXT_EN:
         await service.update_draft(
             draft.id, text=(FALLBACK_LANGUAGE, message.text), step=STEP_TEXT_HI
@@ -461,7 +466,9 @@ async def answer(update: Update, ctx: Ctx) -> bool:
             reply_markup=InlineKeyboardMarkup([[_button(tr._("Skip"), draft.id, "skip")]]),
         )
         return True
-    b = await service.update_draft(draft.id, text=(SECOND_LANGUAGE, message.text), step="preview")
+    b = await service.update_draft(
+        draft.id, text=(SECOND_LANGUAGE, message.text), step=STEP_PREVIEW
+    )
     await _send_preview(ctx, tr, b, message.chat_id)
     return True
 
@@ -481,7 +488,99 @@ async def seen(update: Update, ctx: Ctx) -> None:
         await alert(update, tr, NOT_A_RECIPIENT)
         return
     await query.answer(tr._("Thank you, noted."))
-    await query.edit_message_reply_markup(None)
+    b = await ctx.services.broadcasts.get(bid)
+    if b is not None:  # "Seen" goes, "Reply" stays
+        markup = recipient_markup(tr, b, seen=True)
+        await query.edit_message_reply_markup(InlineKeyboardMarkup.de_json(markup, ctx.bot))
+
+
+async def reply_button(update: Update, ctx: Ctx) -> None:
+    """A recipient tapped "Reply": ask for the text as a reply to a prompt we remember."""
+    query = update.callback_query
+    if query is None:
+        return
+    tr, user = await speaker(update, ctx)
+    parsed = callbacks.parse(query.data, "bcr", 1)
+    bid = callbacks.int_arg(parsed) if parsed else None
+    if bid is None or user is None or not user.is_active:
+        await alert(update, tr)
+        return
+    service = ctx.services.broadcasts
+    b = await service.get(bid)
+    if b is None or not await service.replies.is_recipient(user.id, bid):
+        await alert(update, tr, NOT_A_RECIPIENT)
+        return
+    await query.answer()
+    prompt = await ctx.bot.send_message(
+        user.telegram_id,
+        tr._(
+            "Type your reply to #{id} “{title}”. It goes to the sender.",
+            id=bid,
+            title=title(b.texts, user.language),
+        ),
+        reply_markup=ForceReply(selective=True),
+    )
+    await service.replies.prompt_sent(user.id, bid, prompt.message_id)
+
+
+async def replied(update: Update, ctx: Ctx) -> None:
+    """Text sent as a reply to one of the bot's messages: to a broadcast → to its author."""
+    message = update.effective_message
+    if message is None or message.reply_to_message is None or not message.text:
+        return
+    tr, user = await speaker(update, ctx)
+    service = ctx.services.broadcasts
+    bid = None
+    if user is not None and user.is_active:
+        bid = await service.replies.find(user, message.reply_to_message.message_id)
+    if user is None or bid is None:
+        from bot.handlers import general  # imports this module: import late
+
+        await general.text(update, ctx)
+        return
+    delivery = await service.replies.record(bid, user, message.text)
+    if delivery is Delivery.FORWARDED:
+        await message.reply_text(tr._("Thank you. Your reply was passed on to the sender."))
+    else:
+        await message.reply_text(
+            tr._("Thank you. Your reply was saved; the sender cannot be reached in the chat now.")
+        )
+
+
+def _attachment_of(message: Message) -> dict[str, str] | None:
+    if message.photo:
+        return {"type": "photo", "file_id": message.photo[-1].file_id}
+    document = message.document
+    if document is not None and (document.mime_type or "").lower() in (
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+    ):
+        return {"type": "document", "file_id": document.file_id}
+    return None
+
+
+async def attach(update: Update, ctx: Ctx) -> None:
+    """A photo or PDF while composing becomes the broadcast's attachment; else a case file."""
+    message = update.effective_message
+    if message is None:
+        return
+    tr, user = await speaker(update, ctx)
+    service = ctx.services.broadcasts
+    draft = await service.draft_of(user.id) if user is not None and user.can_approve else None
+    attachment = _attachment_of(message)
+    if draft is None or draft.step not in ATTACH_STEPS or attachment is None:
+        from bot.handlers import files  # imports this module (through general): import late
+
+        await files.incoming(update, ctx)
+        return
+    if any(len(t) > MAX_CAPTION for t in draft.texts.values()):
+        await message.reply_text(tr._(TOO_LONG_FOR_CAPTION, n=MAX_CAPTION))
+        return
+    b = await service.update_draft(draft.id, attachment=attachment, step=draft.step)
+    await message.reply_text(tr._("Attached. It will be sent with the message."))
+    if b.step == STEP_PREVIEW:
+        await _send_preview(ctx, tr, b, message.chat_id)
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:
@@ -492,4 +591,11 @@ def handlers() -> list[BaseHandler[Update, Any, Any]]:
         CommandHandler("broadcasts", broadcasts_list, filters=private),
         CallbackQueryHandler(button, pattern=r"^bc:"),
         CallbackQueryHandler(seen, pattern=r"^seen:"),
+        CallbackQueryHandler(reply_button, pattern=r"^bcr:"),
+        MessageHandler(private & filters.TEXT & filters.REPLY & ~filters.COMMAND, replied),
+        MessageHandler(
+            private & (filters.PHOTO | filters.Document.PDF | filters.Document.IMAGE),
+            attach,
+            block=False,
+        ),
     ]

@@ -75,15 +75,17 @@ ReceiptHandler = Callable[[dict[str, Any], MessageRef | None], Awaitable[None]]
 
 
 class FileLoader(Protocol):
-    async def __call__(self, ref: dict[str, Any]) -> bytes:
-        """The bytes of a file reference ``{"blob": id, "watermark"?: {...}}``."""
+    async def __call__(self, ref: dict[str, Any]) -> bytes | str:
+        """The bytes of ``{"blob": id, "watermark"?: {...}}``, or the id of ``{"file_id": id}``."""
         ...
 
 
 def attachment_files(attachments: AttachmentService) -> FileLoader:
     """Files from the encrypted store; previews watermarked for their recipient at send time."""
 
-    async def load(ref: dict[str, Any]) -> bytes:
+    async def load(ref: dict[str, Any]) -> bytes | str:
+        if ref.get("file_id"):  # a file Telegram already has (a broadcast's attachment)
+            return str(ref["file_id"])
         mark = ref.get("watermark")
         if mark:
             watermark = Watermark(

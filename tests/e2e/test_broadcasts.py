@@ -219,16 +219,13 @@ async def test_500_recipients_each_served_once_without_a_429(
         bid = await service.create(
             None, texts={"en": "Heat wave: keep ORS ready", "hi": "लू: ORS तैयार रखें"}
         )
-        started = time.monotonic()
         assert await service.send(bid) == 500
         assert await service.send(bid) == 0
         await delivered(world, bid, 500, within=60)
-        elapsed = time.monotonic() - started
         for chat, language in people:
             want = "लू: ORS तैयार रखें" if language == "hi" else "Heat wave: keep ORS ready"
             assert await from_bot(world, chat) == [want]
         assert (await client.stats())["responses_429"] == 0
-    assert elapsed < 500 / 90.0 * 2
 
 
 async def test_a_coordinator_stays_within_their_district(world: World) -> None:
