@@ -44,7 +44,10 @@ def keyboard(tr: Translator, prompt: DraftPrompt) -> InlineKeyboardMarkup | None
     elif step is Step.URGENCY:
         rows = [[_button(tr._(URGENCY_LABELS[u]), "d", step, u.value)] for u in Urgency]
     elif step is Step.ATTACHMENTS:
-        rows = [[_button(tr._("Done"), "d", step, "done")]]
+        rows = [
+            [_button(tr._("Done"), "d", step, "done")],
+            [_button(tr._("📤 Upload a whole study"), "up")],
+        ]
     elif step is Step.REVIEW:
         rows = [
             [_button(tr._("Looks right"), "d", step, "ok")],

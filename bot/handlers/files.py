@@ -116,7 +116,8 @@ async def _store_file(
         return None
     if (item.file_size or 0) > MAX_DOWNLOAD_BYTES:
         if running and message.document is not None:  # a whole study: through an upload link
-            await uploads.offer_link(ctx, tr, message, too_big=True)
+            sender = message.from_user.id if message.from_user else message.chat_id
+            await uploads.offer_link(ctx, tr, message, sender, too_big=True)
             return None
         await message.reply_text(tr._(case_texts.ATTACHMENT_REFUSALS[Reason.TOO_LARGE]))
         return None

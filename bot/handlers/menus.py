@@ -21,6 +21,7 @@ DESCRIPTIONS: dict[str, str] = {
     "invite": N_("Invite a new user"),
     "new": N_("Send a new case"),
     "cancel": N_("Discard the unfinished case"),
+    "upload": N_("Send a large study through a link"),
     "mycases": N_("Your open cases"),
     "oncall": N_("Who is on call now"),
     "roster": N_("This week's on-call roster"),
@@ -38,7 +39,7 @@ def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
     if role in APPROVERS:
         names[:0] = ["invite", "broadcast", "roster", "roster_csv", "stats"]
     if role is Role.HEALTH_WORKER:
-        names[:0] = ["new", "cancel"]
+        names[:0] = ["new", "upload", "cancel"]
     if role is Role.SPECIALIST:
         names.insert(0, "mycases")
     return [BotCommand(name, tr._(DESCRIPTIONS[name])) for name in names]

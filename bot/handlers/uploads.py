@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Message, Update
-from telegram.ext import BaseHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.cases.attachments import AttachmentOutcome, AttachmentService
 from bot.cases.drafts import DraftService, Step
 from bot.cases.uploads import UploadService, UploadView
-from bot.handlers import drafts, file_feedback
+from bot.handlers import callbacks, drafts, file_feedback
 from bot.handlers.context import Ctx, speaker
 from bot.i18n import Catalogs, Translator
 from bot.outbox import Message as OutboxMessage
@@ -34,15 +34,28 @@ async def upload_command(update: Update, ctx: Ctx) -> None:
     if message is None or tg_user is None:
         return
     tr, _ = await speaker(update, ctx)
-    await offer_link(ctx, tr, message, too_big=False)
+    await offer_link(ctx, tr, message, tg_user.id, too_big=False)
 
 
-async def offer_link(ctx: Ctx, tr: Translator, message: Message, *, too_big: bool) -> None:
+async def upload_button(update: Update, ctx: Ctx) -> None:
+    """The "Upload a whole study" button of the files step: the same as ``/upload``."""
+    query, tg_user = update.callback_query, update.effective_user
+    if query is None or tg_user is None:
+        return
+    await query.answer()
+    if callbacks.parse(query.data, "up", 0) is None or not isinstance(query.message, Message):
+        return
+    tr, _ = await speaker(update, ctx)
+    await offer_link(ctx, tr, query.message, tg_user.id, too_big=False)
+
+
+async def offer_link(
+    ctx: Ctx, tr: Translator, message: Message, telegram_id: int, *, too_big: bool
+) -> None:
     """Reply with a one-time upload link for the open draft and a status message to edit."""
     services = ctx.services
     uploads: UploadService = services.uploads
-    sender = message.from_user.id if message.from_user else message.chat_id
-    issued = await uploads.issue(sender, message.chat_id)
+    issued = await uploads.issue(telegram_id, message.chat_id)
     if issued is None:
         await message.reply_text(tr._("Start a case with /new first, then send its files."))
         return
@@ -60,8 +73,11 @@ async def offer_link(ctx: Ctx, tr: Translator, message: Message, *, too_big: boo
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:
-    """``/upload`` (private chats)."""
-    return [CommandHandler("upload", upload_command, filters=filters.ChatType.PRIVATE)]
+    """``/upload`` (private chats) and the files step's button."""
+    return [
+        CommandHandler("upload", upload_command, filters=filters.ChatType.PRIVATE),
+        CallbackQueryHandler(upload_button, pattern=r"^up$"),
+    ]
 
 
 # ---------------------------------------------------------------------- the port

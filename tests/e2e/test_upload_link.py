@@ -156,3 +156,28 @@ async def test_upload_command_needs_an_open_case(world: World) -> None:
     sunita = await health_worker(world)
     await sunita.send("/upload")
     await sunita.expect(tr._("Start a case with /new first, then send its files."))
+
+
+async def test_the_files_step_offers_an_upload_link_by_button(
+    world: World, web: TestClient[object, object]
+) -> None:
+    tr = world.catalogs.get("hi")
+    sunita = await health_worker(world)
+    await fill_until_attachments(world, sunita)
+    label = tr._("📤 Upload a whole study")
+    messages = await world.client.messages(sunita.id)
+    prompt = [m for m in messages if m.from_bot and label in m.button_texts()][-1]
+    await sunita.tap(prompt, label)
+    invitation = tr.ngettext(
+        "Send the whole study with this link (one file, valid for {n} hour):",
+        "Send the whole study with this link (one file, valid for {n} hours):",
+        24,
+    )
+    link = await sunita.expect(invitation)
+    assert tr._("This file is over Telegram's 20 MB limit.") not in (link.text or "")
+    found = LINK.search(link.text or "")
+    assert found is not None
+    await sunita.expect(tr._("📤 Waiting for the file…"))
+    info = await web.get(f"/u/{found.group(1)}/info")
+    assert info.status == 200
+    assert (await info.json())["state"] == "open"
