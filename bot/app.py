@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import web
 from redis.asyncio import Redis
+from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import handlers
@@ -51,7 +53,9 @@ from bot.storage.database import Database
 from bot.storage.kv import KeyValue, make_redis
 from bot.web import assets, viewer
 from bot.web import uploads as web_uploads
-from bot.web.server import Setup
+from bot.web.ops import database_check, database_gauges, directory_check, ops_setup, redis_check
+from bot.web.server import Setup, build_web_app
+from bot.web.webhook import UpdateSink, WebhookConfig, webhook_setup
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class Runtime:
     services: Services
     application: PtbApp
     budget: SendBudget
+    web_url: str | None = None  # where the web side listens, once ``serve`` started it
 
     async def close(self) -> None:
         await close_services(self.db, self.kv, self.services)
@@ -224,31 +229,108 @@ async def build_runtime(
     return Runtime(settings, db, kv, services, application, budget)
 
 
+def update_sink(application: PtbApp) -> UpdateSink:
+    """How the webhook receiver hands an update to PTB: parsed, then queued (not awaited)."""
+
+    async def put(data: dict[str, Any]) -> None:
+        try:
+            update = Update.de_json(data, application.bot)
+        except (KeyError, TypeError) as exc:
+            raise ValueError("malformed update") from exc
+        await application.update_queue.put(update)
+
+    return put
+
+
+def ops_web_setup(runtime: Runtime) -> Setup:
+    """``/healthz`` (database, Redis, blob store) and ``/metrics`` for this process."""
+    checks = {
+        "database": database_check(runtime.db),
+        "redis": redis_check(runtime.kv),
+        "storage": directory_check(runtime.settings.blob_dir),
+    }
+    timeout = runtime.settings.health_timeout_seconds
+    return ops_setup(checks, database_gauges(runtime.db), timeout=timeout)
+
+
+async def start_web(runtime: Runtime, webhook: WebhookConfig | None) -> web.AppRunner:
+    """The aiohttp side on ``WEB_HOST:WEB_PORT``: features, operations, the webhook route."""
+    setups = [*web_setups(), ops_web_setup(runtime)]
+    if webhook is not None:
+        setups.append(webhook_setup(webhook, update_sink(runtime.application)))
+    app = build_web_app(runtime.services, setups)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    settings = runtime.settings
+    try:
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    runtime.web_url = f"http://{host}:{port}"
+    log.info("web side listening", extra={"url": runtime.web_url})
+    return runner
+
+
 async def serve(
     runtime: Runtime,
     stop: asyncio.Event,
     *,
     poll_timeout: int = 10,
     ready: asyncio.Event | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> None:
-    """Poll for updates until ``stop`` is set, then shut down cleanly; ``ready`` once polling."""
+    """Receive updates until ``stop`` is set, then shut down cleanly; ``ready`` once receiving.
+
+    The web side always runs (viewer, uploads, ``/healthz``, ``/metrics``). Updates come by
+    long polling, or with ``webhook`` by Telegram posting to the receiver route: the
+    webhook is set (with its secret) after the route is up and pending updates are kept.
+    """
     application = runtime.application
     async with application:
         if application.post_init:
             await application.post_init(application)
         await application.start()
-        assert application.updater is not None
+        try:
+            runner = await start_web(runtime, webhook)
+            try:
+                sending = await _receive_until_stopped(runtime, stop, poll_timeout, ready, webhook)
+            finally:
+                await runner.cleanup()  # the webhook route stops before the sender
+            await sending  # calls in flight are settled; queued rows wait for the next start
+        finally:
+            if application.running:  # updates already received (polled or posted) are handled
+                await application.stop()
+
+
+async def _receive_until_stopped(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    poll_timeout: int,
+    ready: asyncio.Event | None,
+    webhook: WebhookConfig | None,
+) -> asyncio.Task[None]:
+    """Updates, timers and the sender until ``stop``; returns the sender, still finishing."""
+    application = runtime.application
+    assert application.updater is not None
+    if webhook is None:
         await application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
         log.info("bot polling", extra={"api": runtime.settings.telegram_api_base})
-        await runtime.services.daily_gaps.ensure_scheduled()
-        escalations = asyncio.create_task(
-            runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
+    else:
+        await application.bot.set_webhook(
+            webhook.url, secret_token=webhook.secret, drop_pending_updates=False
         )
-        sending = asyncio.create_task(build_sender(runtime).run(stop))
-        if ready is not None:
-            ready.set()
-        await stop.wait()
-        await escalations
+        log.info("bot receiving by webhook", extra={"url": webhook.url})
+    await runtime.services.daily_gaps.ensure_scheduled()
+    escalations = asyncio.create_task(
+        runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
+    )
+    sending = asyncio.create_task(build_sender(runtime).run(stop))
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    await escalations
+    if application.updater.running:
         await application.updater.stop()
-        await sending  # calls in flight are settled; queued rows wait for the next start
-        await application.stop()
+    return sending

@@ -10,11 +10,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import SPECIALTIES, Role
+
+if TYPE_CHECKING:
+    from bot.web.webhook import WebhookConfig
 
 log = logging.getLogger("sampark")
 
@@ -40,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sampark", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the bot against Telegram (or TELEGRAM_API_BASE)")
+    run = sub.add_parser("run", help="run the bot against Telegram (or TELEGRAM_API_BASE)")
+    run.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="receive updates by webhook at this https URL (default WEBHOOK_URL; else polling)",
+    )
 
     sandbox = sub.add_parser("sandbox", help="Bot API emulator + bot on localhost, to try it out")
     sandbox.add_argument("--port", type=int, default=8081, help="emulator port (default 8081)")
@@ -102,16 +110,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_runtime, serve
 
     settings.require_token()
+    webhook = _webhook_config(settings, args.webhook)
     runtime = await build_runtime(settings)
     try:
-        await serve(runtime, _stop_on_signals())
+        await serve(runtime, _stop_on_signals(), webhook=webhook)
     finally:
         await runtime.close()
     return 0
+
+
+def _webhook_config(settings: Settings, url: str | None) -> WebhookConfig | None:
+    """``--webhook`` (or ``WEBHOOK_URL``) checked, with ``WEBHOOK_SECRET`` or a new secret."""
+    from bot.web.webhook import WebhookConfig
+
+    url = url or settings.webhook_url
+    if not url:
+        return None
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    try:
+        return WebhookConfig.parse(url, secret)
+    except ValueError as exc:
+        raise ConfigError(f"--webhook: {exc}") from None
 
 
 async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"  # the aiohttp side: viewer, uploads, webhook, /healthz
     web_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"  # how phones reach the web side (https in prod)
+    webhook_url: str = ""  # receive updates by webhook at this https URL (`run --webhook`)
+    webhook_secret: SecretStr | None = Field(default=None, repr=False)  # default: new per start
+    health_timeout_seconds: float = 2.0  # each /healthz dependency check
     send_rate_per_second: float = 28.0  # the outbox's budget for the whole token
     send_private_per_second: float = 1.0
     send_group_per_minute: float = 20.0

@@ -35,6 +35,16 @@ def test_run_without_token_explains(capsys: pytest.CaptureFixture[str]) -> None:
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
 
 
+def test_run_refuses_a_plain_http_webhook(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:ABC")
+    assert main(["run", "--webhook", "http://bot.example.org/hook"]) == 2
+    err = capsys.readouterr().err
+    assert "https://" in err and "Traceback" not in err
+    assert not (tmp_path / "var").exists()  # refused before anything was set up
+
+
 def test_malformed_url_explains(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

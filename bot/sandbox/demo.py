@@ -90,10 +90,10 @@ async def run_sandbox(settings: Settings, *, port: int, stop: asyncio.Event) -> 
     """Emulator + bot on localhost until ``stop``; prints how to act as a user."""
     sandbox_settings = settings.model_copy(update={"data_dir": settings.data_dir / "sandbox"})
     code = await _seed(sandbox_settings)
-    emulator = BotApiEmulator()
+    emulator = BotApiEmulator(allow_loopback_http=True)
     await emulator.start(port=port)
     try:
-        async with running_bot(sandbox_settings, emulator):
+        async with running_bot(sandbox_settings, emulator, web_port=settings.web_port):
             control = emulator.control_url
             post = f"curl -s -H 'content-type: application/json' -XPOST {control}"
             print(

@@ -176,10 +176,16 @@ class BotApiEmulator:
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         webhook_retry_delay: float = 0.5,
+        allow_loopback_http: bool = False,
     ) -> None:
-        """``token``: accept only this token (default: any well-formed token)."""
+        """``token``: accept only this token (default: any well-formed token).
+
+        ``allow_loopback_http``: accept ``http://`` webhook URLs on 127.0.0.1, localhost
+        and ::1 (Telegram accepts only https; local tests and the sandbox need plain http).
+        """
         self.token = token
         self.webhook_retry_delay = webhook_retry_delay
+        self.allow_loopback_http = allow_loopback_http
         bot_id = int((token or SANDBOX_TOKEN).split(":", 1)[0])
         self.state = SandboxState(
             token=token or SANDBOX_TOKEN,
@@ -382,7 +388,11 @@ class BotApiEmulator:
     async def _set_webhook(self, params: JSON, files: dict[str, UploadedFile]) -> bool:
         url = str(params.get("url") or "")
         parts = urlsplit(url)
-        local = parts.scheme == "http" and (parts.hostname or "") in _LOCAL_HOSTS
+        local = (
+            self.allow_loopback_http
+            and parts.scheme == "http"
+            and (parts.hostname or "") in _LOCAL_HOSTS
+        )
         if url and not (parts.scheme == "https" or local):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         secret = params.get("secret_token")

@@ -1,4 +1,5 @@
-"""The real bot (unmodified PTB) polling the Bot API emulator; tests act as people."""
+"""The real bot (unmodified PTB) polling the Bot API emulator (or receiving its webhook
+pushes: ``bot_mode``); tests act as people."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.i18n import Catalogs
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
-from bot.sandbox.live import running_bot
+from bot.sandbox.live import Mode, running_bot
 from bot.sandbox.script import Person, Transcript
 from bot.services import Services
 
@@ -45,16 +46,25 @@ class World:
 @pytest.fixture
 async def emulator() -> AsyncIterator[BotApiEmulator]:
     # Flood limits stay off here: the outbox that paces sends is a later issue.
-    async with BotApiEmulator(limits=Limits(flood_enabled=False)) as emulator:
+    async with BotApiEmulator(
+        limits=Limits(flood_enabled=False), allow_loopback_http=True
+    ) as emulator:
         yield emulator
 
 
 @pytest.fixture
+def bot_mode() -> Mode:
+    """How the bot receives updates; a module runs in both modes with
+    ``pytestmark = pytest.mark.parametrize("bot_mode", MODES)``."""
+    return "polling"
+
+
+@pytest.fixture
 async def world(
-    settings: Settings, emulator: BotApiEmulator, clock: ManualClock, redis: Redis
+    settings: Settings, emulator: BotApiEmulator, clock: ManualClock, redis: Redis, bot_mode: Mode
 ) -> AsyncIterator[World]:
     async with (
-        running_bot(settings, emulator, clock=clock, redis=redis) as runtime,
+        running_bot(settings, emulator, clock=clock, redis=redis, mode=bot_mode) as runtime,
         SandboxClient(emulator.control_url, default_timeout=10) as client,
     ):
         yield World(client, runtime, Transcript(), runtime.services.catalogs)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.cases.reports import Field
 from bot.domain import REFERRAL_LABELS, Referral
 from bot.handlers import reports as report_texts
+from bot.sandbox.live import MODES
 from tests.e2e.conftest import World
 from tests.e2e.people import health_worker, offered_first, specialist
 from tests.e2e.test_routing import submit_case
+
+pytestmark = pytest.mark.parametrize("bot_mode", MODES)  # polled and pushed updates alike
 
 
 async def test_question_answer_report_acknowledge(world: World) -> None:

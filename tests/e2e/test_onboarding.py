@@ -12,10 +12,12 @@ from bot.clock import ManualClock
 from bot.domain import ROLE_LABELS, SPECIALTIES, Role
 from bot.handlers import texts
 from bot.i18n import LANGUAGE_NAMES
+from bot.sandbox.live import MODES
 from bot.sandbox.script import Person
 from tests.e2e.conftest import World
 
 LANGUAGES = ["en", "hi"]
+pytestmark = pytest.mark.parametrize("bot_mode", MODES)  # polled and pushed updates alike
 
 
 async def open_invite(world: World, person: Person, code: str, language: str) -> None:

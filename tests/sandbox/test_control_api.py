@@ -394,6 +394,7 @@ async def test_webhook_delivery_to_ptb_webhook_server(
         assert update.effective_message is not None
         await update.effective_message.reply_text(f"hook: {update.effective_message.text}")
 
+    emulator.allow_loopback_http = True
     app = application_builder(emulator).build()
     app.add_handler(MessageHandler(filters.TEXT, echo))
     port = free_port()
@@ -444,6 +445,9 @@ async def test_webhook_errors_are_recorded_and_retried(
     try:
         with pytest.raises(BadRequest, match=r"(?i)https url"):
             await bot.set_webhook("http://example.org/hook")
+        with pytest.raises(BadRequest, match=r"(?i)https url"):  # like Telegram, by default
+            await bot.set_webhook(f"http://127.0.0.1:{port}/hook")
+        emulator.allow_loopback_http = True
         assert await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="abc")
         user = await sandbox.create_user("Asha")
         await sandbox.send_text(user.id, "one")
