@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.access import may_see_case
 from bot.clock import Clock
-from bot.domain import CaseStatus
+from bot.domain import CaseStatus, Role, Status
 from bot.security.keys import KeyRing
 from bot.storage import audit
 from bot.storage.database import Database
@@ -532,6 +532,35 @@ class LinkService:
             reason=row.revoke_reason,
         )
 
+    # ------------------------------------------------------------------ managing
+
+    async def managed_case(self, telegram_id: int, code: str) -> int | None:
+        """The case ``code`` if this Telegram user may manage its links: an active
+        coordinator of its district or an administrator; None otherwise (or unknown)."""
+        async with self.db.sessions() as session:
+            user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+            case = await session.scalar(select(Case).where(Case.code == code.strip().upper()))
+            if user is None or case is None or not _manages(user, case):
+                return None
+            return case.id
+
+    async def revoke_as_manager(self, telegram_id: int, link_id: int) -> LinkView | None:
+        """Revoke one link for a coordinator of its case's district (or an administrator);
+        the link as it is now, or None when unknown or not theirs to revoke."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+            row = await session.get(Link, link_id)
+            case = await session.get(Case, row.case_id) if row is not None else None
+            if user is None or row is None or case is None or not _manages(user, case):
+                return None
+            if row.revoked_at is None:
+                self._revoke(session, row, now, user.id, "revoked by coordinator")
+            name = await session.scalar(
+                select(User.full_name).where(User.id == row.recipient_user_id)
+            )
+            return _view(row, name or "", now)
+
     # ------------------------------------------------------------------ reading
 
     async def links_for_case(self, case_id: int) -> list[LinkView]:
@@ -547,6 +576,12 @@ class LinkService:
                 )
             ).all()
         return [_view(link, name, now) for link, name in rows]
+
+    async def case_code(self, case_id: int) -> str | None:
+        """The code of a case (as shown to people), or None."""
+        async with self.db.sessions() as session:
+            found: str | None = await session.scalar(select(Case.code).where(Case.id == case_id))
+            return found
 
     async def case_id_for_code(self, code: str) -> int | None:
         """The id of the case with this code (as shown to people), or None."""
@@ -598,6 +633,19 @@ class LinkService:
 def _printable(text: str | None, limit: int) -> str:
     """Client-supplied text for the audit: control characters dropped, at most ``limit``."""
     return "".join(ch for ch in (text or "")[: limit * 2] if ch.isprintable())[:limit]
+
+
+def _manages(user: User, case: Case) -> bool:
+    """Coordinators manage their district's links, administrators every link."""
+    if user.status != Status.ACTIVE:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    return (
+        user.role == Role.COORDINATOR
+        and user.district is not None
+        and (user.district == case.district)
+    )
 
 
 def _judge(
