@@ -149,13 +149,13 @@ async def test_create_patch_head_then_the_draft_has_the_study(site: Site) -> Non
             assert await offset_of(site) == offset
     assert offset == len(data)
     await site.services.uploads.drain()
+    info = await (await site.client.get(f"/u/{site.token}/info")).json()
+    assert info["state"] == "done", info
     prompt = await site.services.drafts.resume(site.telegram_id)
     assert prompt is not None
     assert prompt.attachments == 1
     # one-time: the link is spent
     assert (await site.client.head(site.file, headers=TUS)).status == 410
-    info = await (await site.client.get(f"/u/{site.token}/info")).json()
-    assert info["state"] == "done"
 
 
 async def test_interrupted_upload_resumes_from_the_servers_offset(site: Site) -> None:
