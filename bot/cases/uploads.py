@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases.attachments import AttachmentOutcome, AttachmentService
@@ -63,6 +63,8 @@ CHUNK_LIMIT = 1024 * 1024
 """Largest chunk one request may carry (bytes); the page sends exactly this much."""
 DEFAULT_MAX_BYTES = 500 * 1024 * 1024
 DEFAULT_TTL = timedelta(hours=24)
+CLAIM_TIMEOUT = timedelta(minutes=10)
+"""A process that took a finished upload and died: another one takes it after this long."""
 SEGMENT_KIND = "upload-segment"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _ALGORITHMS: dict[str, Callable[[bytes], hashlib._Hash]] = {
@@ -386,8 +388,44 @@ class UploadService:
 
     # ------------------------------------------------------------------ completion
 
+    async def resume_unfinished(self) -> int:
+        """Finished uploads nobody processed (the process stopped meanwhile) are processed
+        now, and stale ones expired; how many were taken up. Run when the web side starts."""
+        await self.expire_stale()
+        cutoff = self.clock.now() - CLAIM_TIMEOUT
+        async with self.db.transaction() as session:
+            ids = (
+                await session.scalars(
+                    select(Upload.id).where(
+                        Upload.state == UploadState.PROCESSING.value,
+                        or_(Upload.finished_at.is_(None), Upload.finished_at < cutoff),
+                    )
+                )
+            ).all()
+        for upload_id in ids:
+            self._spawn(self._finish(upload_id))
+        return len(ids)
+
+    async def _claim(self, upload_id: int) -> bool:
+        """Take a finished upload for processing (``finished_at`` holds the claim's time
+        until the result replaces it); False if another process holds a fresh claim."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            claimed = await session.execute(
+                update(Upload)
+                .where(
+                    Upload.id == upload_id,
+                    Upload.state == UploadState.PROCESSING.value,
+                    or_(Upload.finished_at.is_(None), Upload.finished_at < now - CLAIM_TIMEOUT),
+                )
+                .values(finished_at=now)
+            )
+            return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
     async def _finish(self, upload_id: int) -> None:
         """Decrypt the segments into one file, run it through the pipeline, report, clean up."""
+        if not await self._claim(upload_id):
+            return
         async with self.db.transaction() as session:
             row = await session.get(Upload, upload_id)
             case = await session.get(Case, row.case_id) if row else None

@@ -271,8 +271,12 @@ async def upload_css(request: web.Request) -> web.Response:
 def uploads_setup(service: UploadService) -> Setup:
     """A ``setup(app)`` mounting the upload routes for ``service``."""
 
+    async def resume(_app: web.Application) -> None:
+        await service.resume_unfinished()
+
     def setup(app: web.Application) -> None:
         app[UPLOADS] = service
+        app.on_startup.append(resume)
         app.router.add_get("/static/upload.js", upload_js)
         app.router.add_get("/static/upload.css", upload_css)
         app.router.add_get("/u/{token}", page)

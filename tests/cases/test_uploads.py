@@ -366,3 +366,39 @@ async def test_no_plaintext_under_the_data_directory(rig: Rig, settings: Setting
     assert any("objects" in str(p) for p in files)  # the segments are there, encrypted
     assert leaking == []
     assert (await rig.service.status(token)).offset == len(data)
+
+
+# ---------------------------------------------------------------------- restarts
+
+
+async def test_a_finished_upload_is_processed_after_a_restart_and_only_once(
+    rig: Rig, db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    issued = await rig.service.issue(rig.worker.telegram_id, rig.worker.telegram_id)
+    assert issued is not None
+    spawned: list[Any] = []
+    rig.service._spawn = spawned.append  # type: ignore[method-assign]  # the process "dies"
+    data = os.urandom(3 * KB)
+    await send_all(rig.service, issued.token, data, KB)
+    assert len(spawned) == 1
+    spawned[0].close()
+    assert rig.attachments.received == []
+
+    def restarted() -> UploadService:
+        keyring = open_keyring(settings.effective_keys_file)
+        return UploadService(
+            db,
+            clock,
+            keyring,
+            LocalBlobStore(settings.blob_dir, keyring),
+            rig.attachments,  # type: ignore[arg-type]
+            notifier=rig.notifier,
+        )
+
+    first, second = restarted(), restarted()
+    assert await first.resume_unfinished() == 1
+    await second.resume_unfinished()  # may see it too: only one claim succeeds
+    await asyncio.gather(first.drain(), second.drain())
+    assert [got for _, _, got, _ in rig.attachments.received] == [data]
+    assert (await first.describe(issued.token)).state is UploadState.DONE
+    assert await first.resume_unfinished() == 0
