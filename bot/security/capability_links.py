@@ -62,6 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.accounts.access import may_see_case
 from bot.clock import Clock
 from bot.domain import CaseStatus, Role, Status
+from bot.metrics import count_link_access
 from bot.security.keys import KeyRing
 from bot.storage import audit
 from bot.storage.database import Database
@@ -326,6 +327,7 @@ class LinkService:
                         audit.record(
                             session, now, "link.access", actor=actor, subject=subject, **details
                         )
+                    count_link_access("granted")
                     return outcome
                 audit.record(
                     session,
@@ -339,6 +341,7 @@ class LinkService:
         assert isinstance(outcome, DenyReason)
         if outcome.value in _TRACKED_FAILURES:
             await self._count_failure(bucket)
+        count_link_access(outcome.value)
         return Denied(outcome)
 
     async def _find(self, session: AsyncSession, digest: str | None) -> Link | None:
@@ -397,6 +400,7 @@ class LinkService:
                     reason=DenyReason.FORBIDDEN.value,
                     **details,
                 )
+                count_link_access(DenyReason.FORBIDDEN.value)
                 return Denied(DenyReason.FORBIDDEN)
             if audit_grant:
                 audit.record(
@@ -408,6 +412,7 @@ class LinkService:
                     user_id=user.id,
                     **details,
                 )
+            count_link_access("granted")
             return MemberAccess(
                 case_id=case.id,
                 case_code=case.code,
@@ -439,6 +444,7 @@ class LinkService:
                 user_agent=_printable(user_agent, _UA_LIMIT),
             )
         await self._count_failure(bucket)
+        count_link_access("bad_init_data")
         return Denied(DenyReason.UNKNOWN)
 
     # ------------------------------------------------------------------ revoking
@@ -611,6 +617,7 @@ class LinkService:
         self, bucket: str, ip: str | None, user_agent: str | None, action: str
     ) -> None:
         """Audit the first throttled request of each window only (a flood stays small)."""
+        count_link_access(DenyReason.THROTTLED.value)
         first = await self.kv.redis.set(
             self._redis_key(bucket, "audited"), b"1", nx=True, ex=self.failure_window
         )

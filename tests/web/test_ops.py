@@ -207,3 +207,14 @@ def test_the_web_app_mounts_ops_routes(settings: Settings) -> None:
         "/healthz",
         "/metrics",
     }
+
+
+async def test_link_accesses_are_counted_where_they_are_decided(
+    parts: tuple[Database, KeyValue, Any],
+) -> None:
+    _db, _kv, services = parts
+    counter = metrics.LINK_ACCESSES.labels(outcome="unknown")
+    before = counter._value.get()
+    denied = await services.links.resolve("A" * 32, ip="10.1.2.3", user_agent="test")
+    assert denied.reason.value == "unknown"
+    assert counter._value.get() == before + 1
