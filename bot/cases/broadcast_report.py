@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.cases.broadcast_views import BroadcastStatus, BroadcastView, DeliveryReport, Kind
 from bot.cases.escalation import Timers
@@ -28,6 +29,7 @@ TIMER_KIND = "broadcast"
 #: (broadcast id) → its view (None if gone) and its current counts.
 ReadReport = Callable[[int], Awaitable[tuple[BroadcastView | None, DeliveryReport]]]
 
+INDIA = ZoneInfo("Asia/Kolkata")  # the time zone for schedules
 EVERY = timedelta(seconds=5)
 ALERT_EVERY = timedelta(seconds=60)
 ALERT_WATCH = timedelta(hours=1)
@@ -63,6 +65,25 @@ def report_text(tr: Translator, b: BroadcastView, report: DeliveryReport) -> str
             failed=report.failed,
         ),
     ]
+    if b.status is BroadcastStatus.SCHEDULED and b.scheduled_at is not None:
+        at = b.scheduled_at.astimezone(INDIA)
+        if b.weekly:
+            lines.append(
+                tr._(
+                    "Every {weekday} at {time} (India time), first on {date}.",
+                    weekday=tr.date(at.date(), "EEEE"),
+                    time=at.strftime("%H:%M"),
+                    date=tr.date(at.date(), "d MMM"),
+                )
+            )
+        else:
+            lines.append(
+                tr._(
+                    "Goes on {date} at {time} (India time).",
+                    date=tr.date(at.date(), "EEE d MMM"),
+                    time=at.strftime("%H:%M"),
+                )
+            )
     if report.cancelled:
         lines.append(tr._("Cancelled before sending: {n}", n=report.cancelled))
     if b.is_alert:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -345,12 +345,13 @@ class BroadcastService:
                 raise BroadcastError("cannot schedule")
             if not (row.texts or {}).get(FALLBACK_LANGUAGE):
                 raise BroadcastError("English text required")
+            if weekly:  # as given (India time from the dialogue)
+                row.weekday = at.weekday()
+                row.at_minute = at.hour * 60 + at.minute
+            at = at.astimezone(UTC)
             row.status = BroadcastStatus.SCHEDULED.value
             row.step = None
             row.scheduled_at = at
-            if weekly:
-                row.weekday = at.weekday()
-                row.at_minute = at.hour * 60 + at.minute
             timer = Timers.add(session, BROADCAST, None, at, {"broadcast_id": broadcast_id})
             await session.flush()
             return timer.id

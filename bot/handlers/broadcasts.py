@@ -16,6 +16,7 @@ tap "Seen" (``seen:<broadcast id>``).
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
@@ -38,7 +39,8 @@ from bot.cases.broadcasts import (
     Kind,
     recipient_markup,
 )
-from bot.domain import ROLE_LABELS, Role
+from bot.domain import ROLE_LABELS, SPECIALTIES, Role
+from bot.handlers import broadcast_when as when
 from bot.handlers import callbacks
 from bot.handlers.context import Ctx, alert, speaker
 from bot.i18n import N_, Translator
@@ -52,8 +54,14 @@ CHECK = "✅ "
 STEP_TEXT_EN = "text_en"
 STEP_TEXT_HI = "text_hi"
 STEP_PREVIEW = "preview"
+STEP_SEGMENT = "segment"
+STEP_FACILITIES = "seg_fac"
+STEP_SPECIALTIES = "seg_spec"
+SEGMENT_STEPS = (STEP_SEGMENT, STEP_FACILITIES, STEP_SPECIALTIES)
+MAX_FACILITIES = 20  # buttons on one page
 #: Steps at which a photo or PDF becomes the broadcast's attachment.
 ATTACH_STEPS = (STEP_TEXT_EN, STEP_TEXT_HI, STEP_PREVIEW)
+TIME_PASSED = N_("That time has passed. Please choose a later one.")
 TOO_LONG_FOR_CAPTION = N_(
     "With a picture or file the text can have at most {n} characters. Please type a shorter text."
 )
@@ -106,8 +114,42 @@ def _segment_markup(tr: Translator, b: BroadcastView, user: UserView) -> InlineK
             for code, label in LANGUAGE_LABELS.items()
         ]
     )
+    rows.append(
+        [
+            _button(_counted(tr._("Facilities"), b.segment["facilities"]), b.id, "page", "fac"),
+            _button(_counted(tr._("Specialties"), b.segment["specialties"]), b.id, "page", "spec"),
+        ]
+    )
     rows.append([_button(tr._("Next"), b.id, "next"), _button(tr._("Cancel"), b.id, "drop")])
     return InlineKeyboardMarkup(rows)
+
+
+def _counted(label: str, chosen: list[Any]) -> str:
+    return f"{label} ({len(chosen)})" if chosen else f"{label} …"
+
+
+def _page_markup(
+    tr: Translator, b: BroadcastView, choices: list[tuple[str, str]], key: str, action: str
+) -> InlineKeyboardMarkup:
+    """One toggle per choice (two a row), then Back to the segment."""
+    chosen = {str(v) for v in b.segment[key]}
+    buttons = [
+        _button((CHECK if value in chosen else "") + label, b.id, action, value)
+        for value, label in choices
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_button(tr._("Back"), b.id, "page", "main")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _facility_choices(ctx: Ctx, user: UserView) -> list[tuple[str, str]]:
+    """The facilities a coordinator may pick: those of their own district."""
+    facilities = await ctx.services.facilities.in_district(user.district)
+    return [(str(f.id), f.name) for f in facilities[:MAX_FACILITIES]]
+
+
+def _specialty_choices(tr: Translator) -> list[tuple[str, str]]:
+    return [(code, tr._(label)) for code, label in SPECIALTIES.items()]
 
 
 async def _segment_text(ctx: Ctx, tr: Translator, b: BroadcastView) -> str:
@@ -244,19 +286,37 @@ async def _kind(
     if value not in {k.value for k in Kind} or b.step != "kind":
         await alert(update, tr)
         return
-    b = await ctx.services.broadcasts.update_draft(b.id, kind=Kind(value), step="segment")
+    b = await ctx.services.broadcasts.update_draft(b.id, kind=Kind(value), step=STEP_SEGMENT)
     await _show_segment(update, ctx, tr, user, b)
 
 
 async def _show_segment(
     update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView
 ) -> None:
+    """The segment screen of the draft's step (main, facilities or specialties)."""
     query = update.callback_query
     assert query is not None
     await query.answer()
-    await query.edit_message_text(
-        await _segment_text(ctx, tr, b), reply_markup=_segment_markup(tr, b, user)
-    )
+    if b.step == STEP_FACILITIES:
+        choices = await _facility_choices(ctx, user)
+        markup = _page_markup(tr, b, choices, "facilities", "fac")
+    elif b.step == STEP_SPECIALTIES:
+        markup = _page_markup(tr, b, _specialty_choices(tr), "specialties", "spec")
+    else:
+        markup = _segment_markup(tr, b, user)
+    await query.edit_message_text(await _segment_text(ctx, tr, b), reply_markup=markup)
+
+
+async def _page(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """Open the facilities or specialties page of the segment, or go back to the main one."""
+    step = {"fac": STEP_FACILITIES, "spec": STEP_SPECIALTIES, "main": STEP_SEGMENT}.get(value)
+    if b.step not in SEGMENT_STEPS or step is None:
+        await alert(update, tr)
+        return
+    b = await ctx.services.broadcasts.update_draft(b.id, step=step)
+    await _show_segment(update, ctx, tr, user, b)
 
 
 async def _toggle(
@@ -266,20 +326,26 @@ async def _toggle(
     assert query is not None
     assert query.data is not None
     action = query.data.split(":")[2]
-    key, allowed = {
-        "role": ("roles", {r.value for r in ROLES}),
-        "dist": ("districts", {"0"}),
-        "lang": ("languages", set(LANGUAGE_LABELS)),
+    step, key, allowed = {
+        "role": (STEP_SEGMENT, "roles", {r.value for r in ROLES}),
+        "dist": (STEP_SEGMENT, "districts", {"0"}),
+        "lang": (STEP_SEGMENT, "languages", set(LANGUAGE_LABELS)),
+        "spec": (STEP_SPECIALTIES, "specialties", set(SPECIALTIES)),
+        "fac": (STEP_FACILITIES, "facilities", set()),
     }[action]
-    if b.step != "segment" or value not in allowed or (action == "dist" and not _may_widen(user)):
+    if action == "fac":
+        allowed = {value for value, _ in await _facility_choices(ctx, user)}
+    if b.step != step or value not in allowed or (action == "dist" and not _may_widen(user)):
         await alert(update, tr)
         return
-    item = user.district if action == "dist" else value
+    item: Any = user.district if action == "dist" else value
+    if action == "fac":
+        item = int(value)
     chosen = set(b.segment[key])
     chosen ^= {item}
     segment: dict[str, Any] = dict(b.segment)
     segment[key] = sorted(chosen)
-    b = await ctx.services.broadcasts.update_draft(b.id, segment=segment, step="segment")
+    b = await ctx.services.broadcasts.update_draft(b.id, segment=segment, step=step)
     await _show_segment(update, ctx, tr, user, b)
 
 
@@ -288,7 +354,7 @@ async def _next(
 ) -> None:
     query = update.callback_query
     assert query is not None
-    if b.step != "segment":
+    if b.step not in SEGMENT_STEPS:
         await alert(update, tr)
         return
     await ctx.services.broadcasts.update_draft(b.id, step=STEP_TEXT_EN)
@@ -396,18 +462,6 @@ async def _stop(
     await _show_report(update, ctx, tr, b.id)
 
 
-_DRAFT_ACTIONS = {
-    "kind": _kind,
-    "role": _toggle,
-    "dist": _toggle,
-    "lang": _toggle,
-    "next": _next,
-    "skip": _skip,
-    "drop": _drop,
-    "send": _send_now,
-}
-
-
 async def _replies(
     update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
 ) -> None:
@@ -428,18 +482,126 @@ async def _replies(
     await ctx.bot.send_message(query.message.chat.id, "\n".join(lines)[:4000])
 
 
-_SENT_ACTIONS = {"report": _report, "resend": _resend, "stop": _stop, "replies": _replies}
+def _preview_markup(tr: Translator, b: BroadcastView) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [_button(tr._("Send now"), b.id, "send"), _button(tr._("Schedule"), b.id, "when")],
+            [_button(tr._("Cancel"), b.id, "drop")],
+        ]
+    )
 
 
 async def _send_preview(ctx: Ctx, tr: Translator, b: BroadcastView, chat_id: int) -> None:
     count = len(await ctx.services.broadcasts.resolve(b.segment))
-    await ctx.bot.send_message(
-        chat_id,
-        _preview(tr, b, count),
-        reply_markup=InlineKeyboardMarkup(
-            [[_button(tr._("Send now"), b.id, "send"), _button(tr._("Cancel"), b.id, "drop")]]
-        ),
-    )
+    await ctx.bot.send_message(chat_id, _preview(tr, b, count), reply_markup=_preview_markup(tr, b))
+
+
+def _zone(ctx: Ctx) -> ZoneInfo:
+    return ZoneInfo(ctx.services.settings.roster_timezone)
+
+
+def _when_markup(ctx: Ctx, tr: Translator, b: BroadcastView, step: str) -> InlineKeyboardMarkup:
+    """The picker for ``step``: days, then times, then once or weekly; Back on each."""
+    day, hhmm = when.chosen(step)
+    now, zone = ctx.services.clock.now(), _zone(ctx)
+    if day is None:
+        buttons = [_button(when.day_label(tr, d), b.id, "day", d) for d in when.days(now, zone)]
+        width = 2
+    elif hhmm is None:
+        buttons = [
+            _button(when.time_label(t), b.id, "at", t) for t in when.times_on(day, now, zone)
+        ]
+        width = 3
+    else:
+        buttons = [
+            _button(tr._("Only once"), b.id, "once"),
+            _button(tr._("Every {weekday}", weekday=when.weekday_label(tr, day)), b.id, "weekly"),
+        ]
+        width = 1
+    rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
+    rows.append([_button(tr._("Back"), b.id, "wback")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _when(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """Schedule… from the preview: pick the day first."""
+    if b.step != STEP_PREVIEW:
+        await alert(update, tr)
+        return
+    await _when_step(update, ctx, tr, b, when.STEP_WHEN)
+
+
+async def _when_step(update: Update, ctx: Ctx, tr: Translator, b: BroadcastView, step: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    b = await ctx.services.broadcasts.update_draft(b.id, step=step)
+    await query.answer(tr._("Times are India time.") if step == when.STEP_WHEN else None)
+    await query.edit_message_reply_markup(_when_markup(ctx, tr, b, step))
+
+
+async def _day(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    if b.step != when.STEP_WHEN or value not in when.days(ctx.services.clock.now(), _zone(ctx)):
+        await alert(update, tr)
+        return
+    await _when_step(update, ctx, tr, b, f"{when.STEP_WHEN}:{value}")
+
+
+async def _at(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    day, hhmm = when.chosen(b.step)
+    if day is None or hhmm is not None or value not in when.TIMES:
+        await alert(update, tr)
+        return
+    await _when_step(update, ctx, tr, b, f"{when.STEP_WHEN}:{day}{value}")
+
+
+async def _back(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """One step back in the picker; from the days back to the preview's buttons."""
+    query = update.callback_query
+    assert query is not None
+    if not when.is_when_step(b.step):
+        await alert(update, tr)
+        return
+    day, hhmm = when.chosen(b.step)
+    if day is None:
+        b = await ctx.services.broadcasts.update_draft(b.id, step=STEP_PREVIEW)
+        await query.answer()
+        await query.edit_message_reply_markup(_preview_markup(tr, b))
+        return
+    back = f"{when.STEP_WHEN}:{day}" if hhmm else when.STEP_WHEN
+    await _when_step(update, ctx, tr, b, back)
+
+
+async def _schedule(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """Only once / every week: scheduled; the preview becomes the report (with Stop)."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    day, hhmm = when.chosen(b.step)
+    if day is None or hhmm is None:
+        await alert(update, tr)
+        return
+    at = when.moment(day, hhmm, _zone(ctx))
+    if at <= ctx.services.clock.now():
+        await alert(update, tr, TIME_PASSED)
+        return
+    weekly = query.data.split(":")[2] == "weekly"
+    try:
+        await ctx.services.broadcasts.schedule(b.id, at, weekly=weekly)
+    except BroadcastError:
+        await alert(update, tr)
+        return
+    await query.answer()
+    await _show_report(update, ctx, tr, b.id)
 
 
 async def answer(update: Update, ctx: Ctx) -> bool:
@@ -581,6 +743,28 @@ async def attach(update: Update, ctx: Ctx) -> None:
     await message.reply_text(tr._("Attached. It will be sent with the message."))
     if b.step == STEP_PREVIEW:
         await _send_preview(ctx, tr, b, message.chat_id)
+
+
+_DRAFT_ACTIONS = {
+    "kind": _kind,
+    "role": _toggle,
+    "dist": _toggle,
+    "lang": _toggle,
+    "fac": _toggle,
+    "spec": _toggle,
+    "page": _page,
+    "next": _next,
+    "skip": _skip,
+    "drop": _drop,
+    "send": _send_now,
+    "when": _when,
+    "day": _day,
+    "at": _at,
+    "once": _schedule,
+    "weekly": _schedule,
+    "wback": _back,
+}
+_SENT_ACTIONS = {"report": _report, "resend": _resend, "stop": _stop, "replies": _replies}
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:

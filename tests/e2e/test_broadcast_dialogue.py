@@ -1,0 +1,177 @@
+"""The /broadcast dialogue's facility and specialty segments and its scheduling buttons.
+
+Through the emulator (flood limits on) with fast timer ticks and the test's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.domain import Role, Status
+from bot.handlers import broadcast_when as when
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.emulator import BotApiEmulator
+from bot.sandbox.limits import Limits
+from bot.sandbox.live import running_bot
+from bot.sandbox.script import Person, Transcript
+from bot.storage.models import User
+from tests.e2e.conftest import World
+from tests.e2e.people import coordinator
+from tests.e2e.test_broadcasts import delivered, from_bot
+
+
+@pytest.fixture
+async def world(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[World]:
+    fast = settings.model_copy(update={"scheduler_interval_seconds": 0.05})
+    async with (
+        BotApiEmulator(limits=Limits(flood_enabled=True)) as emulator,
+        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
+        SandboxClient(emulator.control_url, default_timeout=10) as client,
+    ):
+        yield World(client, runtime, Transcript(), runtime.services.catalogs)
+
+
+async def staff(world: World) -> dict[str, int]:
+    """Two health workers at two facilities of Dharwad and one radiologist (telegram ids)."""
+    phc = await world.services.facilities.add("PHC Amminabhavi", "Dharwad")
+    chc = await world.services.facilities.add("CHC Kundgol", "Dharwad")
+    made = {}
+    async with world.runtime.db.transaction() as session:
+        for name, role, facility, specialties in (
+            ("Asha", Role.HEALTH_WORKER, phc.id, []),
+            ("Lata", Role.HEALTH_WORKER, chc.id, []),
+            ("Dr Rao", Role.SPECIALIST, None, ["radiology"]),
+        ):
+            chat = (await world.client.create_user(name, started=True)).id
+            made[name] = chat
+            session.add(
+                User(
+                    telegram_id=chat,
+                    role=role,
+                    status=Status.ACTIVE,
+                    language="en",
+                    full_name=name,
+                    district="Dharwad",
+                    facility_id=facility,
+                    specialties=specialties,
+                    created_at=world.services.clock.now(),
+                )
+            )
+    return made
+
+
+async def test_facility_and_specialty_segments_with_the_live_count(world: World) -> None:
+    ravi = await coordinator(world)
+    await staff(world)
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, "Broadcast")
+    segment = await ravi.expect_edit(start, "Recipients now: 4 people.")  # with Ravi
+    await ravi.tap(segment, f"{en._('Facilities')} …")
+    page = await ravi.expect_edit(segment, "Recipients now: 4 people.")
+    await ravi.tap(page, "CHC Kundgol")
+    page = await ravi.expect_edit(page, "Recipients now: 1 person.")
+    assert any(b.text == "✅ CHC Kundgol" for row in page.buttons for b in row)
+    await ravi.tap(page, "✅ CHC Kundgol")  # untick
+    page = await ravi.expect_edit(page, "Recipients now: 4 people.")
+    await ravi.tap(page, en._("Back"))
+    segment = await ravi.expect_edit(page, "Recipients now: 4 people.")
+    await ravi.tap(segment, f"{en._('Specialties')} …")
+    page = await ravi.expect_edit(segment, "Recipients now: 4 people.")
+    await ravi.tap(page, en._("Radiology"))
+    page = await ravi.expect_edit(page, "Recipients now: 1 person.")
+    await ravi.tap(page, en._("Back"))
+    segment = await ravi.expect_edit(page, "Recipients now: 1 person.")
+    assert any(b.text == f"{en._('Specialties')} (1)" for row in segment.buttons for b in row)
+    # a facility of another district cannot be forged in
+    other = await world.services.facilities.add("PHC Nashik", "Nashik")
+    await ravi.tap(segment, f"{en._('Facilities')} …")
+    page = await ravi.expect_edit(segment, "Recipients now")
+    bid = int(page.buttons[0][0].callback_data.split(":")[1])  # type: ignore[union-attr]
+    forged = await ravi.tap(page, f"bc:{bid}:fac:{other.id}", forged=True)
+    await ravi.alert(forged)
+
+
+async def to_preview(world: World, ravi: Person, text: str) -> int:
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, "Broadcast")
+    segment = await ravi.expect_edit(start, "Recipients now:")
+    await ravi.tap(segment, en._("Health worker"))
+    segment = await ravi.expect_edit(segment, "Recipients now:")
+    await ravi.tap(segment, en._("Next"))
+    await ravi.expect_edit(segment, en._("Type the message in English."))
+    await ravi.send(text)
+    ask = await ravi.expect(en._("Skip"))
+    await ravi.tap(ask, en._("Skip"))
+    preview = await ravi.expect("Preview", text)
+    return preview.message_id
+
+
+async def test_scheduled_from_the_dialogue_goes_once_at_its_time(
+    world: World, clock: ManualClock
+) -> None:
+    ravi = await coordinator(world)
+    people = await staff(world)
+    en = world.catalogs.get("en")
+    preview_id = await to_preview(world, ravi, "Vaccination camp at the PHC")
+    preview = await world.client.message(ravi.id, preview_id)
+    await ravi.tap(preview, en._("Schedule"))
+    days = await ravi.expect_edit(preview)
+    zone = ZoneInfo("Asia/Kolkata")
+    tomorrow = (clock.now().astimezone(zone).date() + timedelta(days=1)).strftime("%Y%m%d")
+    await ravi.tap(days, when.day_label(en, tomorrow))
+    times = await ravi.expect_edit(days)
+    await ravi.tap(times, en._("Back"))  # back and forth keeps the choice consistent
+    days = await ravi.expect_edit(times)
+    await ravi.tap(days, when.day_label(en, tomorrow))
+    times = await ravi.expect_edit(days)
+    await ravi.tap(times, "09:00")
+    repeat = await ravi.expect_edit(times)
+    assert any(
+        b.text == en._("Every {weekday}", weekday=when.weekday_label(en, tomorrow))
+        for row in repeat.buttons
+        for b in row
+    )
+    await ravi.tap(repeat, en._("Only once"))
+    report = await ravi.expect_edit(repeat, "scheduled", "09:00 (India time)")
+    bid = int((report.text or "").split("#")[1].split(":")[0])
+    await asyncio.sleep(0.3)
+    assert [await from_bot(world, people[n]) for n in ("Asha", "Lata")] == [[], []]
+    at = when.moment(tomorrow, "0900", zone)
+    clock.advance(at - clock.now() + timedelta(minutes=1))
+    await delivered(world, bid, 2)
+    for name in ("Asha", "Lata"):
+        assert await from_bot(world, people[name]) == ["Vaccination camp at the PHC"]
+    assert await from_bot(world, people["Dr Rao"]) == []
+    assert (await world.client.stats())["responses_429"] == 0
+
+
+async def test_a_time_that_passed_meanwhile_is_refused(world: World, clock: ManualClock) -> None:
+    ravi = await coordinator(world)
+    await staff(world)
+    en = world.catalogs.get("en")
+    preview_id = await to_preview(world, ravi, "Clinic day")
+    preview = await world.client.message(ravi.id, preview_id)
+    await ravi.tap(preview, en._("Schedule"))
+    days = await ravi.expect_edit(preview)
+    zone = ZoneInfo("Asia/Kolkata")
+    first = when.days(clock.now(), zone)[0]
+    await ravi.tap(days, when.day_label(en, first))
+    times = await ravi.expect_edit(days)
+    hhmm = when.times_on(first, clock.now(), zone)[0]
+    await ravi.tap(times, when.time_label(hhmm))
+    repeat = await ravi.expect_edit(times)
+    clock.advance(when.moment(first, hhmm, zone) - clock.now() + timedelta(minutes=1))
+    refused = await ravi.tap(repeat, en._("Only once"))
+    await ravi.alert(refused, en._("That time has passed. Please choose a later one."))
