@@ -25,6 +25,10 @@ Completion
     into one buffer and handed to :meth:`AttachmentService.add` (the same imaging pipeline,
     de-identification and encrypted store as a file sent in chat), then deleted. Progress
     (every 25 %) and the result reach the chat through the :class:`UploadNotifier` port.
+    Receiving holds at most one chunk per request in memory; completion holds the whole
+    file (and its copy on the way to the worker), so a process completes one at a time.
+    A completed upload is claimed before processing, so after a crash the next start
+    (:meth:`UploadService.resume_unfinished`) takes it up, and only one process does.
 """
 
 from __future__ import annotations
@@ -213,6 +217,8 @@ class UploadService:
         self.notifier = notifier
         self._key = keyring.derive(HMAC_PURPOSE)
         self._tasks: set[asyncio.Task[None]] = set()
+        # one file in memory at a time: a finished upload is held whole while processed
+        self._processing = asyncio.Semaphore(1)
 
     def token_hash(self, token: str) -> str:
         """Hex HMAC-SHA256 of ``token`` under the upload-token key (what the database holds)."""
@@ -449,11 +455,12 @@ class UploadService:
                 if self.notifier is not None and view is not None:
                     await self.notifier.abandoned(view)
                 return
-            data = await self._assemble(pieces, length)
-            outcome = await self.attachments.add(
-                case_id, code, data, "upload", None, file_unique_id=f"upload:{upload_id}"
-            )
-            del data
+            async with self._processing:
+                data = await self._assemble(pieces, length)
+                outcome = await self.attachments.add(
+                    case_id, code, data, "upload", None, file_unique_id=f"upload:{upload_id}"
+                )
+                del data
         except Exception:
             log.exception("upload processing failed", extra={"upload_id": upload_id})
             outcome = AttachmentOutcome(ok=False, reason=Reason.CRASHED)
