@@ -249,8 +249,14 @@ def ops_web_setup(runtime: Runtime) -> Setup:
         "redis": redis_check(runtime.kv),
         "storage": directory_check(runtime.settings.blob_dir),
     }
-    timeout = runtime.settings.health_timeout_seconds
-    return ops_setup(checks, database_gauges(runtime.db), timeout=timeout)
+    settings = runtime.settings
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    return ops_setup(
+        checks,
+        database_gauges(runtime.db),
+        timeout=settings.health_timeout_seconds,
+        token=token,
+    )
 
 
 async def start_web(runtime: Runtime, webhook: WebhookConfig | None) -> web.AppRunner:

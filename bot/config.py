@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     webhook_url: str = ""  # receive updates by webhook at this https URL (`run --webhook`)
     webhook_secret: SecretStr | None = Field(default=None, repr=False)  # default: new per start
     health_timeout_seconds: float = 2.0  # each /healthz dependency check
+    metrics_token: SecretStr | None = Field(default=None, repr=False)  # /metrics bearer token
     send_rate_per_second: float = 28.0  # the outbox's budget for the whole token
     send_private_per_second: float = 1.0
     send_group_per_minute: float = 20.0

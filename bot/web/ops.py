@@ -8,7 +8,8 @@
 A failure reports only the exception's class (``TimeoutError``, ``ConnectionError``), never
 its message: a connection string or path has no business on an unauthenticated page.
 
-``/metrics`` is the Prometheus text format: the counters of :mod:`bot.metrics` (and the
+``/metrics`` (with ``Authorization: Bearer <METRICS_TOKEN>`` when a token is configured) is
+the Prometheus text format: the counters of :mod:`bot.metrics` (and the
 process collectors of ``prometheus_client``) plus gauges read from the database at scrape
 time (cases by state, unsettled outbox rows by status and priority), with one grouped
 ``COUNT`` each over indexed columns.
@@ -17,6 +18,7 @@ time (cases by state, unsettled outbox rows by status and priority), with one gr
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import tempfile
 import time
@@ -172,8 +174,11 @@ def ops_setup(
     gauges: GaugeSource | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    token: str | None = None,
 ) -> Setup:
-    """The feature module with ``/healthz`` and ``/metrics``."""
+    """The feature module with ``/healthz`` and ``/metrics`` (``token``: the bearer token
+    ``/metrics`` requires; none means open, for a scraper on a private network)."""
+    expected = f"Bearer {token}".encode() if token else None
 
     async def healthz(request: web.Request) -> web.Response:
         results = await run_checks(checks, timeout)
@@ -188,6 +193,9 @@ def ops_setup(
         return web.json_response(body, status=200 if healthy else 503)
 
     async def metrics(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if expected is not None and not hmac.compare_digest(given, expected):
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
         output = generate_latest(REGISTRY)
         if gauges is not None:
             up = GaugeMetricFamily(

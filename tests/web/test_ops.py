@@ -218,3 +218,14 @@ async def test_link_accesses_are_counted_where_they_are_decided(
     denied = await services.links.resolve("A" * 32, ip="10.1.2.3", user_agent="test")
     assert denied.reason.value == "unknown"
     assert counter._value.get() == before + 1
+
+
+async def test_metrics_behind_a_token(parts: tuple[Database, KeyValue, Any]) -> None:
+    _db, _kv, services = parts
+    app = build_web_app(services, [ops_setup({}, token="t0ken")])
+    async with TestClient(TestServer(app)) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "t0ken"}):
+            assert (await client.get("/metrics", headers=headers)).status == 401
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer t0ken"})
+        assert ok.status == 200 and "sampark_updates" in await ok.text()
+        assert (await client.get("/healthz")).status == 200  # health stays open
