@@ -10,8 +10,14 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
+from bot.sandbox.live import running_bot
+from bot.sandbox.script import Person, Transcript
 from bot.web.webhook import SECRET_HEADER
 from tests.e2e.conftest import World
 
@@ -108,3 +114,21 @@ async def test_health_and_metrics_of_the_running_bot(world: World) -> None:
     assert updates.get("message", 0) >= 1
     counts = [s for s in found["sampark_handler_seconds"].samples if s.name.endswith("_count")]
     assert any(s.labels["kind"] == "message" and s.value >= 1 for s in counts)
+
+
+async def test_updates_sent_while_down_are_kept_across_mode_changes(
+    settings: Settings, emulator: BotApiEmulator, clock: ManualClock, redis: Redis
+) -> None:
+    """Webhook → down → polling → down → webhook: every /help answered exactly once."""
+    emulator.webhook_retry_delay = 0.05
+    async with SandboxClient(emulator.control_url, default_timeout=10) as client:
+        asha = await Person.join(client, Transcript(), "Asha", language_code="en")
+        for mode in ("webhook", "polling", "webhook"):
+            await asha.send("/help")  # the bot is down: the update waits in the emulator
+            await asha.silence(0.3)
+            async with running_bot(settings, emulator, clock=clock, redis=redis, mode=mode):
+                await asha.expect()
+                await asha.send("/help")
+                await asha.expect()
+                await asha.silence(0.3)
+            assert bool((await client.webhook())["url"]) == (mode == "webhook")
