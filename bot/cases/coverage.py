@@ -232,7 +232,7 @@ class CoverageService:
 
 class GapNotifier(Protocol):
     async def coverage_gaps(self, coverage: Coverage, coordinators: list[UserView]) -> int:
-        """Tell each coordinator the gaps (or that there are none); returns how many got it."""
+        """Tell each coordinator the gaps (or that there are none); returns how many were queued."""
         ...
 
 

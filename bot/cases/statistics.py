@@ -8,8 +8,10 @@ window by its submission time; drafts never count.
 Counts are grouped in SQL (portable: ``SUM(CASE …)`` rather than ``FILTER`` or date
 functions, so SQLite and PostgreSQL agree). Medians and 90th percentiles are computed in
 Python over the window's durations (a district's volume is small) with the same linear
-interpolation as PostgreSQL's ``percentile_cont``. Broadcast reach is not reported yet:
-broadcasts do not exist (issue 6, outbox and broadcasts come separately).
+interpolation as PostgreSQL's ``percentile_cont``. Broadcast reach counts the recipients
+in scope (their district) of broadcasts sent in the window: reached means the message was
+delivered (its outbox row sent, or purged after it settled), and an alert's seen rate is
+the share of its recipients who tapped "Seen".
 
 Nothing here carries patient identifiers or free text; ``export_csv`` neither.
 """
@@ -26,13 +28,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from bot.cases import states
 from bot.clock import Clock
 from bot.domain import CaseStatus
 from bot.storage.database import Database
-from bot.storage.models import Case, Facility
+from bot.storage.models import Broadcast, BroadcastRecipient, Case, Facility, OutboxMessage, User
 
 #: The windows offered, in days.
 PERIODS = (7, 30)
@@ -109,6 +111,24 @@ class Day:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """Broadcasts and alerts sent in the window, counted over recipients in scope."""
+
+    broadcasts: int = 0  # sent in the window (alerts included)
+    alerts: int = 0
+    recipients: int = 0
+    reached: int = 0  # delivered
+    blocked: int = 0
+    alert_recipients: int = 0
+    alert_seen: int = 0
+
+    @property
+    def seen_rate(self) -> float | None:
+        """Share of alert recipients who tapped "Seen" (None without alerts)."""
+        return self.alert_seen / self.alert_recipients if self.alert_recipients else None
+
+
+@dataclass(frozen=True)
 class Statistics:
     """A district's (or every district's) figures for one window."""
 
@@ -124,6 +144,7 @@ class Statistics:
     per_specialty: tuple[tuple[str | None, int], ...]
     turnaround: tuple[Turnaround, ...]
     per_day: tuple[Day, ...]
+    reach: Reach = Reach()
 
     @property
     def open_total(self) -> int:
@@ -222,6 +243,7 @@ class StatisticsService:
                     ).where(*in_window)
                 )
             ).all()
+            reach = await self._reach(session, district, since, until)
         by_state = {str(status): int(n) for status, n in open_rows}
         return Statistics(
             district=district,
@@ -238,7 +260,43 @@ class StatisticsService:
             per_specialty=_ranked(specialty_rows),
             turnaround=self._turnaround(timeline),
             per_day=self._per_day(timeline, since, until),
+            reach=reach,
         )
+
+    @staticmethod
+    async def _reach(session: Any, district: str | None, since: datetime, until: datetime) -> Reach:
+        """One grouped query over the window's broadcast recipients (outer-joined outbox)."""
+        alert = Broadcast.kind == "alert"
+        delivered = or_(OutboxMessage.status == "sent", OutboxMessage.id.is_(None))
+        where: list[Any] = [Broadcast.sent_at >= since, Broadcast.sent_at <= until]
+        if district is not None:
+            where.append(User.district == district)
+        row = (
+            await session.execute(
+                select(
+                    func.count(func.distinct(Broadcast.id)),
+                    func.count(func.distinct(case((alert, Broadcast.id), else_=None))),
+                    func.count(BroadcastRecipient.id),
+                    func.coalesce(func.sum(case((delivered, 1), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(case((OutboxMessage.status == "blocked", 1), else_=0)), 0
+                    ),
+                    func.coalesce(func.sum(case((alert, 1), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(
+                            case((and_(alert, BroadcastRecipient.seen_at.is_not(None)), 1), else_=0)
+                        ),
+                        0,
+                    ),
+                )
+                .select_from(BroadcastRecipient)
+                .join(Broadcast, Broadcast.id == BroadcastRecipient.broadcast_id)
+                .join(User, User.id == BroadcastRecipient.user_id)
+                .outerjoin(OutboxMessage, OutboxMessage.dedupe_key == BroadcastRecipient.dedupe_key)
+                .where(*where)
+            )
+        ).one()
+        return Reach(*(int(value or 0) for value in row))
 
     def _age_sums(self, now: datetime) -> list[ColumnElement[Any]]:
         """One ``SUM(CASE …)`` per age bucket, comparing submission time with bounds."""

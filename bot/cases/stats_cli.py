@@ -61,6 +61,16 @@ def describe(figures: Statistics) -> list[str]:
     for leg in figures.turnaround:
         label = getattr(labels, leg.leg).replace("→", "->")
         lines.append(f"  {label}\t{_hours(leg.median)}\t{_hours(leg.p90)}\t{leg.count}")
+    reach = figures.reach
+    seen = "-" if reach.seen_rate is None else f"{reach.seen_rate:.0%}"
+    lines += [
+        f"broadcasts\t{reach.broadcasts}",
+        f"  alerts\t{reach.alerts}",
+        f"  recipients\t{reach.recipients}",
+        f"  reached\t{reach.reached}",
+        f"  blocked\t{reach.blocked}",
+        f"  alerts seen\t{seen}",
+    ]
     lines.append("per facility")
     lines += [f"  {name or '(none)'}\t{n}" for name, n in figures.per_facility]
     lines.append("per specialty")

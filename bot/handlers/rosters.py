@@ -33,7 +33,7 @@ from telegram import (
     InputFile,
     Update,
 )
-from telegram.error import Forbidden, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -51,6 +51,7 @@ from bot.domain import SPECIALTIES, Role
 from bot.handlers import callbacks, files
 from bot.handlers.context import Ctx, alert, speaker
 from bot.i18n import N_, Catalogs, Translator
+from bot.outbox import Message, Outbox, Priority
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -799,30 +800,41 @@ def _span(tr: Translator, start: datetime, end: datetime) -> str:
 
 
 class TelegramGapNotifier:
-    """``bot.cases.coverage.GapNotifier``: one message per coordinator in their language."""
+    """``bot.cases.coverage.GapNotifier``: one message per coordinator in their language.
 
-    def __init__(self, catalogs: Catalogs, directory: Directory, bot: Bot | None = None) -> None:
+    The messages go through the outbox (rate limits, retries, 403 → unreachable), one per
+    coordinator and window start (dedupe key), so a second run the same day sends nothing.
+    ``outbox`` defaults to one over the directory's database (the sender polls it); ``bot``
+    is not used any more and kept for callers that still set it.
+    """
+
+    def __init__(
+        self,
+        catalogs: Catalogs,
+        directory: Directory,
+        bot: Bot | None = None,
+        *,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.catalogs = catalogs
         self.directory = directory
         self.bot = bot
+        self.outbox = outbox or Outbox(directory.db, directory.clock)
 
     async def coverage_gaps(self, coverage: Coverage, coordinators: list[UserView]) -> int:
-        if self.bot is None:
-            raise RuntimeError("TelegramGapNotifier.bot is not set")
-        sent = 0
-        for person in coordinators:
-            tr = self.catalogs.get(person.language)
-            try:
-                await self.bot.send_message(person.telegram_id, gap_text(tr, coverage))
-                sent += 1
-            except Forbidden:
-                await self.directory.mark_unreachable(person.telegram_id)
-            except TelegramError as exc:
-                log.warning(
-                    "gap report not delivered",
-                    extra={"user_id": person.id, "error": type(exc).__name__},
-                )
-        return sent
+        """Queue the gap message for each reachable coordinator; returns how many were new."""
+        messages = [
+            Message(
+                person.telegram_id,
+                "sendMessage",
+                {"text": gap_text(self.catalogs.get(person.language), coverage)},
+                Priority.ALERT,
+                dedupe_key=f"gaps:{coverage.start:%Y%m%d}:{person.id}",
+            )
+            for person in coordinators
+            if person.reachable
+        ]
+        return await self.outbox.enqueue(messages)
 
 
 async def report_gaps(bot: Bot, services: Services, *, days: int = 7) -> int:
@@ -832,7 +844,7 @@ async def report_gaps(bot: Bot, services: Services, *, days: int = 7) -> int:
     """
     coverage = coverage_service(services)
     report = await coverage.coverage(days=days)
-    notifier = TelegramGapNotifier(services.catalogs, services.directory, bot)
+    notifier = TelegramGapNotifier(services.catalogs, services.directory, outbox=services.outbox)
     return await notifier.coverage_gaps(report, await coverage.coordinators())
 
 

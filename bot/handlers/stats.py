@@ -215,12 +215,38 @@ def summary(tr: Translator, figures: Statistics) -> str:
             + tr.ngettext("{count} case", "{count} cases", leg.count, count=num(leg.count))
             + ")"
         )
+    lines += _reach(tr, figures, num)
     if figures.per_facility:
         lines += ["", tr._("By facility:"), _top(tr, figures.per_facility, num, None)]
     if figures.per_specialty:
         lines += ["", tr._("By specialty:"), _top(tr, figures.per_specialty, num, SPECIALTIES)]
     text = "\n".join(lines)
     return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"
+
+
+def _reach(tr: Translator, figures: Statistics, num: Callable[[int], str]) -> list[str]:
+    """Broadcasts' reach: how many went out, how many people got them, alerts seen."""
+    reach = figures.reach
+    if not reach.broadcasts:
+        return []
+    lines = [
+        "",
+        tr._(
+            "Broadcasts: {count}, reached {reached} of {recipients} people",
+            count=num(reach.broadcasts),
+            reached=num(reach.reached),
+            recipients=num(reach.recipients),
+        ),
+    ]
+    if reach.seen_rate is not None:
+        lines.append(
+            tr._(
+                "Alerts: {count}, seen by {percent} % of recipients",
+                count=num(reach.alerts),
+                percent=num(round(reach.seen_rate * 100)),
+            )
+        )
+    return lines
 
 
 def _top(

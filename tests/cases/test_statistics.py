@@ -9,9 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from bot.accounts.directory import UserView
+from bot.cases.broadcasts import BroadcastService, Kind
 from bot.cases.codes import new_code
+from bot.cases.escalation import Timers
 from bot.cases.statistics import (
     CSV_COLUMNS,
     StatisticsError,
@@ -19,14 +22,17 @@ from bot.cases.statistics import (
     percentile,
 )
 from bot.cases.stats_chart import ChartLabels, render
-from bot.cases.stats_cli import main
+from bot.cases.stats_cli import describe, main
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.domain import CaseStatus
+from bot.handlers.stats import summary
+from bot.i18n import Catalogs
+from bot.outbox import Outbox
 from bot.security.fields import FieldCipher
 from bot.security.keys import KeyRing
 from bot.storage.database import Database
-from bot.storage.models import Case, Facility
+from bot.storage.models import Case, Facility, OutboxMessage
 from tests.cases.conftest import Factory
 
 #: 10:00 in Asia/Kolkata on Monday 2026-01-05 (the ManualClock's start).
@@ -329,3 +335,43 @@ async def test_cli_prints_and_writes_csv_and_chart(
     status = await asyncio.to_thread(main, ["--days", "14"])
     _out, err = capsys.readouterr()
     assert status == 2 and "sampark stats:" in err
+
+
+async def test_broadcast_reach_and_alerts_seen(
+    db: Database, clock: ManualClock, stats: StatisticsService, factory: Factory
+) -> None:
+    """Recipients in the district: delivered, blocked, still queued; an alert seen by one."""
+    outbox = Outbox(db, clock)
+    service = BroadcastService(db, clock, outbox, Timers(db, clock), Catalogs())
+    pune = [await factory.health_worker(district="Pune") for _ in range(3)]
+    await factory.health_worker(district="Nashik")
+    notice = await service.create(None, texts={"en": "Camp"}, segment={})
+    await service.send(notice)  # 4 people, 3 in Pune
+    alert = await service.create(None, Kind.ALERT, texts={"en": "Flood"}, segment={})
+    await service.send(alert)
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.chat_id != pune[2].telegram_id)
+            .values(status="sent")
+        )
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.chat_id == pune[2].telegram_id)
+            .values(status="blocked")
+        )
+    assert await service.mark_seen(pune[0].id, alert)
+    figures = await stats.compute("Pune", 7)
+    reach = figures.reach
+    assert (reach.broadcasts, reach.alerts, reach.recipients) == (2, 1, 6)
+    assert (reach.reached, reach.blocked) == (4, 2)
+    assert (reach.alert_recipients, reach.alert_seen) == (3, 1)
+    assert reach.seen_rate == pytest.approx(1 / 3)
+    everywhere = (await stats.compute(None, 7)).reach
+    assert (everywhere.recipients, everywhere.reached) == (8, 6)
+    text = summary(Catalogs().get("en"), figures)
+    assert "Broadcasts: 2, reached 4 of 6 people" in text
+    assert "Alerts: 1, seen by 33 % of recipients" in text
+    assert "broadcasts\t2" in "\n".join(describe(figures))
+    clock.advance(timedelta(days=8))  # out of the window
+    assert (await stats.compute("Pune", 7)).reach.broadcasts == 0

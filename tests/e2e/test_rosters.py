@@ -197,10 +197,13 @@ async def test_daily_gap_report_reaches_coordinators(world: World) -> None:
     for shift in await world.services.rosters.list_shifts():
         if shift.weekday == 2:  # nobody on Wednesdays
             await world.services.rosters.remove(shift.id)
-    sent = await rosters.report_gaps(world.runtime.application.bot, world.services)
-    assert sent == 1
+    queued = await rosters.report_gaps(world.runtime.application.bot, world.services)
+    assert queued == 1  # through the outbox
     reply = await ravi.expect(tr._("Radiology") + ":")
     assert "07/01 00:00–24:00" in (reply.text or "")
+    # the same day again: the outbox already has it, nobody gets it twice
+    assert await rosters.report_gaps(world.runtime.application.bot, world.services) == 0
+    await ravi.silence()
 
 
 async def test_daily_gap_timer_through_the_bot(world: World, clock: ManualClock) -> None:
