@@ -321,6 +321,10 @@ class BroadcastService:
             row.sent_at = row.sent_at or now
             # in the same transaction: every recipient row has its outbox row
             added = await self.outbox.enqueue(messages, session=session)
+            if added and row.report_chat_id is not None and row.report_message_id is not None:
+                # scheduled from the dialogue: its report message follows the sending
+                payload = refresh_payload(broadcast_id, row.report_message_id)
+                Timers.add(session, BROADCAST, None, now, payload)
         if added:
             self.outbox.notify(min(m.priority for m in messages))
         log.info("broadcast queued", extra={"broadcast_id": broadcast_id, "queued": added})

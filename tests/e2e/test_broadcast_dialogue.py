@@ -153,6 +153,15 @@ async def test_scheduled_from_the_dialogue_goes_once_at_its_time(
     await delivered(world, bid, 2)
     for name in ("Asha", "Lata"):
         assert await from_bot(world, people[name]) == ["Vaccination camp at the PHC"]
+    # the report message of the schedule follows the sending by itself
+    for _ in range(20):
+        current = await world.client.message(ravi.id, report.message_id)
+        if "done" in (current.text or "") and "sent 2" in (current.text or ""):
+            break
+        clock.advance(timedelta(seconds=6))
+        await asyncio.sleep(0.3)
+    else:
+        raise AssertionError(current.text)
     assert await from_bot(world, people["Dr Rao"]) == []
     assert (await world.client.stats())["responses_429"] == 0
 
