@@ -164,6 +164,21 @@ async def read_request(request: web.Request) -> tuple[JSON, dict[str, UploadedFi
     return _normalize(values), files
 
 
+def _chat_key(update: JSON) -> object:
+    """The chat an update belongs to (its updates are pushed in order), else the update."""
+    for kind, payload in update.items():
+        if kind == "update_id" or not isinstance(payload, dict):
+            continue
+        for holder in (payload, payload.get("message")):
+            if isinstance(holder, dict) and isinstance(holder.get("chat"), dict):
+                return ("chat", holder["chat"].get("id"))
+        if isinstance(payload.get("from"), dict):
+            return ("user", payload["from"].get("id"))
+        if isinstance(payload.get("user"), dict):
+            return ("user", payload["user"].get("id"))
+    return ("update", update.get("update_id"))
+
+
 class BotApiEmulator:
     """The emulator: Bot API + file downloads + control API on one aiohttp application."""
 
@@ -402,10 +417,15 @@ class BotApiEmulator:
         if isinstance(allowed, list):
             self.state.allowed_updates = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
         self.state.webhook_errors.clear()
+        connections = _int_param(params, "max_connections", 40)
+        assert connections is not None
+        if not 1 <= connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
         self.state.webhook = {
             "url": url,
             "secret_token": params.get("secret_token"),
             "allowed_updates": params.get("allowed_updates"),
+            "max_connections": connections,
         }
         if params.get("drop_pending_updates"):
             self.state.updates.clear()
@@ -422,7 +442,7 @@ class BotApiEmulator:
         if self.state.webhook.get("allowed_updates"):
             info["allowed_updates"] = self.state.webhook["allowed_updates"]
         if info["url"]:
-            info["max_connections"] = 40
+            info["max_connections"] = self.state.webhook.get("max_connections") or 40
         if self.state.webhook_errors:
             last = self.state.webhook_errors[-1]
             info["last_error_date"] = last["date"]
@@ -439,36 +459,71 @@ class BotApiEmulator:
             await task
 
     async def _deliver_webhooks(self) -> None:
-        """POST queued updates, in order, to the webhook URL while one is set."""
+        """POST queued updates to the webhook URL while one is set, like Telegram: up to
+        ``max_connections`` at once, but one at a time and in order within a chat."""
         state = self.state
         timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while not self.closing:
-                url = state.webhook["url"]
-                if not url or not state.updates:
+        in_flight: dict[int, asyncio.Task[None]] = {}  # id(update) -> its delivery
+        busy: set[object] = set()  # chats with an update in flight (or waiting to retry)
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            try:
+                while not self.closing:
+                    url = state.webhook["url"]
+                    limit = int(state.webhook.get("max_connections") or 40)
+                    for update in list(state.updates) if url else []:
+                        if len(in_flight) >= limit:
+                            break
+                        key = _chat_key(update)
+                        if id(update) in in_flight or key in busy:
+                            continue
+                        busy.add(key)
+                        in_flight[id(update)] = asyncio.create_task(
+                            self._push(session, url, update, key, in_flight, busy)
+                        )
                     await state.notifier.wait(1.0)
-                    continue
-                update = state.updates[0]
-                headers = {}
-                if state.webhook.get("secret_token"):
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(state.webhook["secret_token"])
-                error: str | None = None
-                try:
-                    async with session.post(url, json=update, headers=headers) as resp:
-                        await resp.read()
-                        if not 200 <= resp.status < 300:
-                            error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    error = f"Connection failed: {exc.__class__.__name__}"
-                if error is None:
-                    if state.updates and state.updates[0] is update:
-                        state.updates.pop(0)
-                    state.webhook_delivered += 1
-                    state.notifier.notify()
-                else:
-                    state.webhook_errors.append({"date": state.now(), "message": error})
-                    del state.webhook_errors[:-20]
-                    await asyncio.sleep(self.webhook_retry_delay)
+            finally:
+                for task in in_flight.values():
+                    task.cancel()
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    async def _push(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        update: JSON,
+        key: object,
+        in_flight: dict[int, asyncio.Task[None]],
+        busy: set[object],
+    ) -> None:
+        """Deliver one update; on failure record why and hold its chat for the retry delay."""
+        state = self.state
+        headers = {}
+        if state.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(state.webhook["secret_token"])
+        error: str | None = None
+        try:
+            try:
+                async with session.post(url, json=update, headers=headers) as resp:
+                    await resp.read()
+                    if not 200 <= resp.status < 300:
+                        error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = f"Connection failed: {exc.__class__.__name__}"
+            if error is None:
+                for index, queued in enumerate(state.updates):
+                    if queued is update:
+                        del state.updates[index]
+                        break
+                state.webhook_delivered += 1
+            else:
+                state.webhook_errors.append({"date": state.now(), "message": error})
+                del state.webhook_errors[:-20]
+                await asyncio.sleep(self.webhook_retry_delay)
+        finally:
+            in_flight.pop(id(update), None)
+            busy.discard(key)
+            state.notifier.notify()
 
     async def _get_updates(self, params: JSON, files: dict[str, UploadedFile]) -> list[JSON]:
         state = self.state

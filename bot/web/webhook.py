@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 DEFAULT_PATH = "/telegram/webhook"
 MAX_UPDATE_BYTES = 1024 * 1024
+WARN_INTERVAL = 60.0  # seconds between two log lines about refused requests
 #: What Telegram accepts as ``secret_token``: 1–256 of A–Z, a–z, 0–9, ``_`` and ``-``.
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -90,12 +92,16 @@ def webhook_setup(
     if not SECRET_RE.fullmatch(config.secret):
         raise ValueError("a webhook needs a secret token")  # never accept unsigned posts
     expected = config.secret.encode()
+    warned_at = -WARN_INTERVAL
 
     async def receive(request: web.Request) -> web.Response:
+        nonlocal warned_at
         given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, expected):
             metrics.WEBHOOK_REQUESTS.labels(result="forbidden").inc()
-            log.warning("webhook request with a wrong secret", extra={"ip": request.remote})
+            if time.monotonic() - warned_at >= WARN_INTERVAL:  # a flood must not fill the log
+                warned_at = time.monotonic()
+                log.warning("webhook request with a wrong secret", extra={"ip": request.remote})
             raise web.HTTPForbidden(text="forbidden")
         body = await _read_bounded(request, max_bytes)
         try:

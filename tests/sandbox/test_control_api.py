@@ -467,6 +467,54 @@ async def test_webhook_errors_are_recorded_and_retried(
         await runner.cleanup()
 
 
+async def test_webhook_pushes_chats_in_parallel_and_each_chat_in_order(
+    emulator: BotApiEmulator, sandbox: SandboxClient, bot: Bot
+) -> None:
+    """Like Telegram: several connections at once, but a chat's next update waits."""
+    first_arrived, release = asyncio.Event(), asyncio.Event()
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        text = (await request.json())["message"]["text"]
+        received.append(text)
+        if text == "asha-1":
+            first_arrived.set()
+            await release.wait()  # Asha's first update is still being handled
+        return web.Response(text="ok")
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        emulator.allow_loopback_http = True
+        assert await bot.set_webhook(f"http://127.0.0.1:{port}/hook", max_connections=5)
+        assert (await bot.get_webhook_info()).max_connections == 5
+        asha, ravi = await sandbox.create_user("Asha"), await sandbox.create_user("Ravi")
+        await sandbox.send_text(asha.id, "asha-1")
+        await asyncio.wait_for(first_arrived.wait(), 5)
+        await sandbox.send_text(asha.id, "asha-2")
+        await sandbox.send_text(ravi.id, "ravi-1")
+        for _ in range(100):
+            if "ravi-1" in received:
+                break
+            await asyncio.sleep(0.02)
+        assert received == ["asha-1", "ravi-1"]  # Ravi is not held up; Asha's second waits
+        release.set()
+        for _ in range(100):
+            if len(received) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert received == ["asha-1", "ravi-1", "asha-2"]
+        assert (await sandbox.webhook())["pending"] == 0
+    finally:
+        release.set()
+        await bot.delete_webhook()
+        await runner.cleanup()
+
+
 def test_markdown_blockquote() -> None:
     text, entities = parse_markdown(">quoted\n>second\nafter\\.", v2=True)
     assert text == "quoted\nsecond\nafter."
