@@ -97,6 +97,7 @@ class StudyService:
         self._monotonic = monotonic
         self._described: dict[tuple[int, int], SeriesInfo | tuple[int, int]] = {}
         self._studies: dict[int, tuple[float, Study]] = {}
+        self._unviewable: set[tuple[int, int]] = set()
         self._frames: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._frame_bytes = 0
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
@@ -129,6 +130,7 @@ class StudyService:
             )
         series: list[Series] = []
         downloads: list[tuple[str, str]] = []
+        folders = 0
         for row in rows:
             meta = dict(row.meta or {})
             risk = bool(meta.get("burned_in_risk"))
@@ -140,10 +142,10 @@ class StudyService:
                     if len(groups) == len(previews) and len(objects) == 1:
                         shown = (str(previews[ordinal]["low"]), str(previews[ordinal]["hd"]))
                     entry = await self._dicom_series(row.id, ordinal, objects, risk, shown)
-                    if entry is None:
-                        continue
-                    series.append(entry)
-                    folder = f"S{len(series):02d}"
+                    if entry is not None:  # one we cannot show is still in the download
+                        series.append(entry)
+                    folders += 1
+                    folder = f"S{folders:02d}"
                     downloads += [
                         (f"{folder}/{n:05d}.dcm", blob) for n, blob in enumerate(objects, 1)
                     ]
@@ -167,6 +169,8 @@ class StudyService:
         previews: tuple[str, str] | None,
     ) -> Series | None:
         key = (attachment_id, ordinal)
+        if key in self._unviewable:
+            return None
         info = self._described.get(key)
         if info is None:
             first = objects[0]
@@ -176,6 +180,7 @@ class StudyService:
                     viewer_frames.describe_dicom, first, data, render_first=previews is None
                 )
             except Exception:  # an object we cannot render is left out of the viewer
+                self._unviewable.add(key)
                 return None
             assert isinstance(info, SeriesInfo)
             if info.low is not None and info.full is not None:

@@ -21,6 +21,8 @@ from bot.app import build_services, close_services
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.domain import CaseStatus
+from bot.imaging import viewer_frames
+from bot.imaging.errors import ImagingError, Reason
 from bot.sandbox.specimens import FAKE_PATIENT, chest_film_dicom, ct_series_zip
 from bot.security.webapp_auth import sign
 from bot.services import Services
@@ -284,3 +286,23 @@ async def test_the_composed_web_side_serves_viewer_and_upload_assets(
     finally:
         await client.close()
         await close_services(db, kv, services)
+
+
+async def test_a_series_the_viewer_cannot_show_is_still_downloaded(env: Env) -> None:
+    case_id, _, _, spec = await accepted_case(env, (ct_series_zip(3, 64), "ct.zip"))
+    studies = env.client.server.app[viewer.VIEWER].studies
+    real_run = studies.pool.run
+
+    async def refusing(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if func is viewer_frames.describe_dicom:
+            raise ImagingError(Reason.UNSUPPORTED, "no decoder")
+        return await real_run(func, *args, **kwargs)
+
+    studies.pool = type("Pool", (), {"run": staticmethod(refusing)})()
+    base = await link(env, case_id, spec, download=True)
+    study = await (await env.client.get(f"{base}/study")).json()
+    assert study["series"] == [] and study["can_download"] is True
+    archive = zipfile.ZipFile(
+        io.BytesIO(await (await env.client.get(f"{base}/download.zip")).read())
+    )
+    assert archive.namelist() == ["S01/00001.dcm", "S01/00002.dcm", "S01/00003.dcm"]
