@@ -18,8 +18,10 @@ Access rules (checked on every request, not only when issuing)
     report). A link to a case that was reassigned away is therefore dead even if
     :meth:`LinkService.revoke_for_case` was not called.
 
-What the caller shows (no hint which): ``unknown`` → 404; ``expired`` and ``revoked``
-→ the same-looking 410 page ("this link is no longer valid", :attr:`Denied.status`);
+What the caller shows (no hint which): ``unknown`` → 404; ``expired``, ``revoked`` and
+``closed`` (the case was closed or cancelled at least ``closed_grace`` ago, 7 days by
+default: such links stop working even before ``links revoke-closed`` marks them) → the
+same-looking 410 page ("this link is no longer valid", :attr:`Denied.status`);
 ``forbidden`` → 403; ``throttled`` → 429. Expired and revoked differ only in the audit.
 
 Audit (``audit_events``, never patient data, never the token): every granted access
@@ -70,6 +72,8 @@ from bot.storage.kv import KeyValue
 from bot.storage.models import Case, Link, User
 
 DEFAULT_TTL = timedelta(hours=24)
+CLOSED_CASE_GRACE = timedelta(days=7)
+"""Links to a case closed (or cancelled) this long ago stop working, revoked or not."""
 MAX_TTL = timedelta(days=30)
 TOKEN_BYTES = 24
 """192 bits of randomness (``token_urlsafe`` gives 32 characters)."""
@@ -87,6 +91,7 @@ class DenyReason(StrEnum):
     UNKNOWN = "unknown"  # no such token (mistyped, forged, truncated)
     EXPIRED = "expired"
     REVOKED = "revoked"
+    CLOSED = "closed"  # the case was closed (or cancelled) long enough ago
     FORBIDDEN = "forbidden"  # action not permitted, or recipient no longer entitled
     THROTTLED = "throttled"  # too many failures from this address
 
@@ -95,6 +100,7 @@ _STATUS = {
     DenyReason.UNKNOWN: 404,
     DenyReason.EXPIRED: 410,
     DenyReason.REVOKED: 410,
+    DenyReason.CLOSED: 410,
     DenyReason.FORBIDDEN: 403,
     DenyReason.THROTTLED: 429,
 }
@@ -203,6 +209,7 @@ class LinkService:
         default_ttl: timedelta = DEFAULT_TTL,
         failure_limit: int = 20,
         failure_window: int = 600,
+        closed_grace: timedelta = CLOSED_CASE_GRACE,
     ) -> None:
         self.db = db
         self.default_ttl = default_ttl
@@ -210,6 +217,7 @@ class LinkService:
         self.kv = kv
         self.failure_limit = failure_limit
         self.failure_window = failure_window
+        self.closed_grace = closed_grace
         self._key = keyring.derive(HMAC_PURPOSE)
 
     def token_hash(self, token: str) -> str:
@@ -313,7 +321,7 @@ class LinkService:
             else:
                 case = await session.get(Case, link.case_id)
                 recipient = await session.get(User, link.recipient_user_id)
-                outcome = _judge(link, case, recipient, action, now)
+                outcome = _judge(link, case, recipient, action, now, self.closed_grace)
                 details |= {
                     "link_id": link.id,
                     "case_id": link.case_id,
@@ -656,13 +664,22 @@ def _manages(user: User, case: Case) -> bool:
 
 
 def _judge(
-    link: Link, case: Case | None, recipient: User | None, action: str, now: datetime
+    link: Link,
+    case: Case | None,
+    recipient: User | None,
+    action: str,
+    now: datetime,
+    closed_grace: timedelta,
 ) -> LinkAccess | DenyReason:
     """The decision for a known link: the access, or why not."""
     if link.revoked_at is not None:
         return DenyReason.REVOKED
     if now >= link.expires_at:
         return DenyReason.EXPIRED
+    if case is not None and case.status in (CaseStatus.CLOSED, CaseStatus.CANCELLED):
+        ended = case.closed_at or case.updated_at
+        if ended is not None and now - ended >= closed_grace:
+            return DenyReason.CLOSED
     if case is None or recipient is None or not may_see_case(recipient, case):
         return DenyReason.FORBIDDEN
     allowed = link.can_download if action == "download" else link.can_view

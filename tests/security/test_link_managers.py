@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from redis.asyncio import Redis
 
 from bot.clock import ManualClock
-from bot.domain import Role
-from bot.security.capability_links import LinkService
+from bot.domain import CaseStatus, Role
+from bot.security.capability_links import Denied, DenyReason, LinkAccess, LinkService
 from bot.security.keys import KeyRing
 from bot.storage.database import Database
 from bot.storage.kv import KeyValue
+from bot.storage.models import Case
 from tests.cases.conftest import Factory
-from tests.security.test_capability_links import assigned_case, events
+from tests.security.test_capability_links import assigned_case, events, resolve
 
 
 async def test_only_the_districts_coordinator_or_an_admin_manages_links(
@@ -41,3 +44,23 @@ async def test_only_the_districts_coordinator_or_an_admin_manages_links(
     assert again is not None and again.state == "revoked"  # already revoked: no second row
     rows = [e for e in await events(db) if e.action == "link.revoke"]
     assert len(rows) == 1 and rows[0].details["by_user_id"] == local.id
+
+
+async def test_a_link_stops_working_once_its_case_has_been_closed_for_a_week(
+    db: Database, clock: ManualClock, redis: Redis, factory: Factory
+) -> None:
+    links = LinkService(db, clock, KeyRing.generate(), KeyValue(redis))
+    case_id, _, spec = await assigned_case(factory, db)
+    issued = await links.issue(case_id, spec.id, ttl=timedelta(days=30))
+    async with db.transaction() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None
+        case.status, case.closed_at = CaseStatus.CLOSED, clock.now()
+    clock.advance(timedelta(days=6))
+    assert isinstance(await resolve(links, issued.token), LinkAccess)
+    clock.advance(timedelta(days=1))
+    refused = await resolve(links, issued.token)
+    assert refused == Denied(DenyReason.CLOSED) and refused.status == 410
+    assert [e.details["reason"] for e in await events(db) if e.action == "link.denied"] == [
+        "closed"
+    ]
