@@ -425,9 +425,10 @@
     resetView();
     $('series').querySelectorAll('.chip').forEach((b, j) => b.setAttribute('aria-pressed', String(i === j)));
     const box = $('presets');
-    box.replaceChildren(...(s.grayscale ? s.presets : []).map((p) =>
+    const presets = (s.grayscale && s.presets) || [];
+    box.replaceChildren(...presets.map((p) =>
       chip(p.name, null, () => setWindow(p.center, p.width, true))));
-    $('presets-box').hidden = !s.grayscale || !s.presets.length;
+    $('presets-box').hidden = !presets.length;
     $('mode-adjust').disabled = !canAdjust();
     setMode(S.mode);
     slider.max = String(s.frames);
