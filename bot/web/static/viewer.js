@@ -121,6 +121,7 @@
     }
     applyFilter();
     say('');
+    setOffline(false);
     return true;
   }
 
@@ -136,9 +137,10 @@
 
   function handleError(err) {
     if (err.name === 'AbortError') return;
-    if (!(err instanceof HttpError)) { if (err instanceof TypeError) setOffline(true); return; }
-    say(err.message, true);
-    if (err.status === 429) {
+    const network = err instanceof TypeError;
+    if (network) setOffline(true);
+    else if (err instanceof HttpError) say(err.message, true);
+    if (network || err.status === 429) { // a dropped connection or throttled: try again soon
       clearTimeout(retryTimer);
       retryTimer = setTimeout(show, 5000);
     }

@@ -337,3 +337,19 @@ async def test_obsolete_frame_requests_are_cancelled(
     # Frames skipped over (2 to 4, out of prefetch reach of 7) were requested, then abandoned.
     assert any("/frames/2.jpg" in url or "/frames/3.jpg" in url for url in aborted)
     assert not any("/frames/6.jpg" in url for url in aborted)
+
+
+async def test_offline_banner_and_retry_when_back_online(
+    browser: Browser, site: str, fake: FakeStudy
+) -> None:
+    page = (await open_link(browser, site)).page
+    await page.context.set_offline(True)
+    await page.keyboard.press("End")
+    await wait_until(page, "!document.getElementById('offline').hidden")
+    assert await page.inner_text("#offline") == "You are offline."
+    await page.context.set_offline(False)
+    await wait_until(page, "document.getElementById('offline').hidden")
+    await wait_until(
+        page, f"document.getElementById('frame').alt.endsWith('12 of 12') && {FULL_IMAGE}"
+    )
+    assert any(r["path"].endswith("/11.jpg") for r in fake.frame_requests)
