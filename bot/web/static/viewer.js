@@ -487,7 +487,8 @@
     setupDownload(study.can_download);
     const series = study.series || [];
     $('series').replaceChildren(...series.map((s, i) =>
-      chip(s.label, [s.modality, s.frames > 1 ? s.frames : ''].filter(Boolean).join(' · '), () => selectSeries(i))));
+      chip(s.label, [s.modality && !s.label.includes(s.modality) ? s.modality : '',
+        s.frames > 1 ? s.frames : ''].filter(Boolean).join(' · '), () => selectSeries(i))));
     $('series-box').hidden = series.length < 2;
     if (!series.length) { fail(label('error')); return; }
     selectSeries(0);
