@@ -192,6 +192,9 @@ class FieldCipher:
             blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             raise FieldDecryptError("field token is not valid base64") from None
+        if base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii") != body:
+            # Unused low bits of the last character: two spellings, one value. Refuse.
+            raise FieldDecryptError("field token is not canonical base64")
         if len(blob) < NONCE_LEN + PAD_BLOCK + 16:
             raise FieldDecryptError("field token too short")
         return parts[1], blob
