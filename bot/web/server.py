@@ -14,6 +14,8 @@ from aiohttp import web
 from bot.services import Services
 
 SERVICES = web.AppKey("services", Services)
+#: Set on a request whose page Telegram's Mini App host may show in a frame.
+FRAMEABLE = web.RequestKey("frameable", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Setup = Callable[[web.Application], None]
@@ -53,9 +55,10 @@ def _apply(request: web.Request, response: web.StreamResponse) -> None:
         return
     for name, value in BASE_HEADERS.items():
         response.headers.setdefault(name, value)
-    ancestors = MINI_APP_FRAME_ANCESTORS if request.get("frameable") else "'none'"
+    frameable = request.get(FRAMEABLE, False)
+    ancestors = MINI_APP_FRAME_ANCESTORS if frameable else "'none'"
     response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
-    if not request.get("frameable"):
+    if not frameable:
         response.headers.setdefault("X-Frame-Options", "DENY")
 
 

@@ -41,7 +41,7 @@ from bot.services import Services
 from bot.web import assets
 from bot.web.download import stream_zip
 from bot.web.pages import api_error, error_page, preferred_language
-from bot.web.server import SERVICES
+from bot.web.server import FRAMEABLE, SERVICES
 from bot.web.texts import PRESET_NAMES, case_lines, labels, text_direction
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Viewer:
 
     async def app_page(self, request: web.Request) -> web.StreamResponse:
         """``GET /app/{code}``: the same page for the Mini App (it may be framed)."""
-        request["frameable"] = True
+        request[FRAMEABLE] = True
         return assets.page(request)
 
     # ------------------------------------------------------------------ API
