@@ -694,7 +694,15 @@ async def replied(update: Update, ctx: Ctx) -> None:
     service = ctx.services.broadcasts
     bid = None
     if user is not None and user.is_active:
-        bid = await service.replies.find(user, message.reply_to_message.message_id)
+        replied_to = message.reply_to_message
+        bid = await service.replies.find(user, replied_to.message_id)
+        button = _reply_button_of(replied_to)
+        if (
+            bid is None
+            and button is not None
+            and await service.replies.is_recipient(user.id, button)
+        ):
+            bid = button  # its outbox row was purged long ago; the Reply button still says
     if user is None or bid is None:
         from bot.handlers import general  # imports this module: import late
 
@@ -707,6 +715,21 @@ async def replied(update: Update, ctx: Ctx) -> None:
         await message.reply_text(
             tr._("Thank you. Your reply was saved; the sender cannot be reached in the chat now.")
         )
+
+
+def _reply_button_of(message: Message) -> int | None:
+    """The broadcast id in the "Reply" button under one of the bot's messages, if any."""
+    markup = message.reply_markup
+    if message.from_user is None or not message.from_user.is_bot or markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for key in row:
+            parsed = callbacks.parse(
+                key.callback_data if isinstance(key.callback_data, str) else None, "bcr", 1
+            )
+            if parsed is not None:
+                return callbacks.int_arg(parsed)
+    return None
 
 
 def _attachment_of(message: Message) -> dict[str, str] | None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import delete
 
 from bot.cases.broadcasts import BROADCAST
 from bot.clock import ManualClock
@@ -22,6 +23,7 @@ from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
 from bot.sandbox.live import running_bot
 from bot.sandbox.script import Person, Transcript
+from bot.storage.models import OutboxMessage
 from tests.e2e.conftest import World
 from tests.e2e.people import coordinator, health_worker
 from tests.e2e.test_broadcasts import compose, delivered, members
@@ -99,6 +101,14 @@ async def test_replies_reach_the_coordinator_threaded_by_broadcast(
     forwarded = await last_from_bot(world, ravi.id, "Van is ready")
     assert f"#{bid}" in (forwarded.text or "")
 
+    # long after: the broadcast's outbox row was purged; the Reply button still tells
+    async with world.runtime.db.transaction() as session:
+        await session.execute(
+            delete(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(f"broadcast:{bid}:"))
+        )
+    await world.client.send_text(asha, "Van is back", reply_to=theirs.message_id)
+    await last_from_bot(world, ravi.id, "Van is back")
+
     # a reply to some other message of the bot is ordinary text
     thanks = await last_from_bot(world, asha, "Thank you")
     await world.client.send_text(asha, "ok", reply_to=thanks.message_id)
@@ -107,7 +117,7 @@ async def test_replies_reach_the_coordinator_threaded_by_broadcast(
     # the report counts the replies and lists them
     report = await report_message(world, ravi)
     await ravi.tap(report, en._("Refresh report"))
-    report = await now_reads(world, ravi.id, report.message_id, "2 replies.")
+    report = await now_reads(world, ravi.id, report.message_id, "3 replies.")
     await ravi.tap(report, en._("All replies"))
     listing = await last_from_bot(world, ravi.id, "Replies to #")
     assert listing.text is not None
@@ -119,7 +129,7 @@ async def test_replies_reach_the_coordinator_threaded_by_broadcast(
     mine = (await world.client.messages(stranger.id))[-1]
     forged = await stranger.tap(mine, f"bcr:{bid}", forged=True)
     await stranger.alert(forged, en._("This message was not sent to you."))
-    assert await world.services.broadcasts.replies.count(bid) == 2
+    assert await world.services.broadcasts.replies.count(bid) == 3
     assert (await world.client.stats())["responses_429"] == 0
 
 
