@@ -6,7 +6,7 @@ Examples::
         --role health_worker --district Pune
     sampark broadcast send --alert --text-en "Road to Khed closed" --district Pune
     sampark broadcast send --text-en "Vaccination camp today" --at 2026-12-04T09:00 --weekly
-    sampark broadcast report 12
+    sampark broadcast report 12        # counts, then the latest replies
     sampark broadcast cancel 12
 
 Messages go into the outbox; the running bot's sender delivers them within its rate
@@ -102,6 +102,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
         if view.is_alert:
             print(f"seen {report.seen} of {report.recipients}")
+        print(f"replies {report.replies}")
+        for reply in await service.replies.latest(view.id):
+            where = f", {reply.facility}" if reply.facility else ""
+            print(f"  {reply.created_at:%Y-%m-%d %H:%M} {reply.name} ({reply.role_label}{where}):")
+            print("    " + reply.text.replace("\n", "\n    "))
         return 0
     finally:
         await db.dispose()

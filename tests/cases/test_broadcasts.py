@@ -266,6 +266,15 @@ async def test_cli_send_schedule_report_cancel(
     assert code == 0
     assert "recipients 1\tqueued 1" in out
     assert "seen 0 of 1" in out
+    assert "replies 0" in out
+    service = BroadcastService(
+        db, ManualClock(), Outbox(db, ManualClock()), Timers(db, ManualClock()), Catalogs()
+    )
+    worker = await factory.health_worker(name="Asha Rao")
+    await service.replies.record(bid, worker, "Need more ORS\nat PHC")
+    code, out, _ = await cli(["report", str(bid)], capsys)
+    assert "replies 1" in out
+    assert "Asha Rao (Health worker):\n    Need more ORS\n    at PHC" in out
     code, out, _ = await cli(["send", "--text-en", "later", "--at", "2099-01-05T09:00"], capsys)
     assert code == 0
     assert "2099-01-05T09:00:00+05:30" in out
