@@ -7,6 +7,7 @@ development key material generated on first run.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     upload_ttl_hours: int = 24  # lifetime of an upload link
     web_host: str = "127.0.0.1"  # the aiohttp side: viewer, uploads, webhook, /healthz
     web_port: int = 8080
+    trusted_proxies: list[str] = []  # reverse proxies whose X-Forwarded-For is believed
     public_url: str = "http://127.0.0.1:8080"  # how phones reach the web side (https in prod)
     webhook_url: str = ""  # receive updates by webhook at this https URL (`run --webhook`)
     webhook_secret: SecretStr | None = Field(default=None, repr=False)  # default: new per start
@@ -76,6 +78,16 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str) -> str:
         return _check_url(value, ("http", "https"), "PUBLIC_URL").rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ip_network(network)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or network") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -7,7 +7,8 @@ headers below, whatever route produced it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ FRAMEABLE = web.RequestKey("frameable", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Setup = Callable[[web.Application], None]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # Telegram's Mini App clients embed the page in a frame from these origins.
 MINI_APP_FRAME_ANCESTORS = "https://web.telegram.org https://*.telegram.org"
@@ -62,9 +64,43 @@ def _apply(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
 
 
+def client_address(
+    remote: str | None, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]
+) -> str | None:
+    """The client's address: behind trusted proxies, the last untrusted hop they report.
+
+    Only addresses appended by a trusted proxy are believed; anything a client wrote into
+    ``X-Forwarded-For`` itself sits further left and is never reached.
+    """
+    hops = [remote or ""] + [h.strip() for h in reversed((forwarded_for or "").split(","))]
+    for hop in hops:
+        try:
+            address = ip_address(hop)
+        except ValueError:
+            return remote  # a malformed header: fall back to the socket's peer
+        if not any(address in network for network in trusted):
+            return hop
+    return remote
+
+
+def proxied(trusted: Sequence[IPv4Network | IPv6Network]) -> Middleware:
+    """Make ``request.remote`` the real client behind the given reverse proxies."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        real = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+        if real != request.remote:
+            request = request.clone(remote=real)
+        return await handler(request)
+
+    return middleware
+
+
 def build_web_app(services: Services, setups: Iterable[Setup] = ()) -> web.Application:
     """The aiohttp application with the given feature modules mounted."""
-    app = web.Application(middlewares=[security_headers], client_max_size=1024**2)
+    trusted = [ip_network(n) for n in services.settings.trusted_proxies]
+    middlewares: list[Middleware] = [proxied(trusted)] if trusted else []
+    app = web.Application(middlewares=[*middlewares, security_headers], client_max_size=1024**2)
     app[SERVICES] = services
     for setup in setups:
         setup(app)
