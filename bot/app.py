@@ -108,7 +108,7 @@ async def build_services(
     rosters = RosterService(db, clock, settings.roster_timezone)
     timers = Timers(db, clock)
     offers = OfferService(db, clock, rosters, notifier, settings, timers=timers)
-    gap_notifier = TelegramGapNotifier(catalogs, directory)
+    gap_notifier = TelegramGapNotifier(catalogs, directory, outbox)
     daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
     broadcasts = BroadcastService(db, clock, outbox, timers, catalogs)
     drafts = DraftService(db, clock, directory, fields)
@@ -194,8 +194,6 @@ def build_application(settings: Settings, services: Services, budget: SendBudget
         .build()
     )
     attach(application, services)
-    if isinstance(services.gap_notifier, TelegramGapNotifier):
-        services.gap_notifier.bot = application.bot
     handlers.register(application)
     return application
 

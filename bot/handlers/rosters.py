@@ -26,7 +26,6 @@ from typing import Any
 
 from babel.dates import get_day_names
 from telegram import (
-    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -804,22 +803,12 @@ class TelegramGapNotifier:
 
     The messages go through the outbox (rate limits, retries, 403 → unreachable), one per
     coordinator and window start (dedupe key), so a second run the same day sends nothing.
-    ``outbox`` defaults to one over the directory's database (the sender polls it); ``bot``
-    is not used any more and kept for callers that still set it.
     """
 
-    def __init__(
-        self,
-        catalogs: Catalogs,
-        directory: Directory,
-        bot: Bot | None = None,
-        *,
-        outbox: Outbox | None = None,
-    ) -> None:
+    def __init__(self, catalogs: Catalogs, directory: Directory, outbox: Outbox) -> None:
         self.catalogs = catalogs
         self.directory = directory
-        self.bot = bot
-        self.outbox = outbox or Outbox(directory.db, directory.clock)
+        self.outbox = outbox
 
     async def coverage_gaps(self, coverage: Coverage, coordinators: list[UserView]) -> int:
         """Queue the gap message for each reachable coordinator; returns how many were new."""
@@ -837,14 +826,14 @@ class TelegramGapNotifier:
         return await self.outbox.enqueue(messages)
 
 
-async def report_gaps(bot: Bot, services: Services, *, days: int = 7) -> int:
+async def report_gaps(services: Services, *, days: int = 7) -> int:
     """Send the next ``days`` days' gaps to every active coordinator; returns how many got it.
 
     For a scheduler that is not the durable timer (``DailyGaps``), or to send by hand.
     """
     coverage = coverage_service(services)
     report = await coverage.coverage(days=days)
-    notifier = TelegramGapNotifier(services.catalogs, services.directory, outbox=services.outbox)
+    notifier = TelegramGapNotifier(services.catalogs, services.directory, services.outbox)
     return await notifier.coverage_gaps(report, await coverage.coordinators())
 
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot.services import Services
 
@@ -20,7 +21,6 @@ FRAMEABLE = web.RequestKey("frameable", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Setup = Callable[[web.Application], None]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 # Telegram's Mini App clients embed the page in a frame from these origins.
 MINI_APP_FRAME_ANCESTORS = "https://web.telegram.org https://*.telegram.org"
@@ -89,7 +89,7 @@ def proxied(trusted: Sequence[IPv4Network | IPv6Network]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         real = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
-        if real != request.remote:
+        if real is not None and real != request.remote:
             request = request.clone(remote=real)
         return await handler(request)
 
@@ -100,7 +100,8 @@ def build_web_app(services: Services, setups: Iterable[Setup] = ()) -> web.Appli
     """The aiohttp application with the given feature modules mounted."""
     trusted = [ip_network(n) for n in services.settings.trusted_proxies]
     middlewares: list[Middleware] = [proxied(trusted)] if trusted else []
-    app = web.Application(middlewares=[*middlewares, security_headers], client_max_size=1024**2)
+    middlewares.append(security_headers)
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
     app[SERVICES] = services
     for setup in setups:
         setup(app)

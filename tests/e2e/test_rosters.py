@@ -197,12 +197,12 @@ async def test_daily_gap_report_reaches_coordinators(world: World) -> None:
     for shift in await world.services.rosters.list_shifts():
         if shift.weekday == 2:  # nobody on Wednesdays
             await world.services.rosters.remove(shift.id)
-    queued = await rosters.report_gaps(world.runtime.application.bot, world.services)
+    queued = await rosters.report_gaps(world.services)
     assert queued == 1  # through the outbox
     reply = await ravi.expect(tr._("Radiology") + ":")
     assert "07/01 00:00–24:00" in (reply.text or "")
     # the same day again: the outbox already has it, nobody gets it twice
-    assert await rosters.report_gaps(world.runtime.application.bot, world.services) == 0
+    assert await rosters.report_gaps(world.services) == 0
     await ravi.silence()
 
 
@@ -212,9 +212,7 @@ async def test_daily_gap_timer_through_the_bot(world: World, clock: ManualClock)
     ravi = await coordinator(world)
     await specialist(world, "Dr. Meera Iyer")
     services = world.services
-    notifier = rosters.TelegramGapNotifier(
-        services.catalogs, services.directory, world.runtime.application.bot
-    )
+    notifier = rosters.TelegramGapNotifier(services.catalogs, services.directory, services.outbox)
     timers = Timers(world.runtime.db, clock)
     daily = DailyGaps(rosters.coverage_service(services), timers, notifier, at="07:00")
     timer_id = await daily.ensure_scheduled()
