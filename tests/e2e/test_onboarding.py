@@ -11,12 +11,12 @@ from bot.accounts.onboarding import Problem, Step
 from bot.clock import ManualClock
 from bot.domain import ROLE_LABELS, SPECIALTIES, Role
 from bot.handlers import texts
-from bot.i18n import LANGUAGE_NAMES
+from bot.i18n import LANGUAGE_NAMES, Catalogs
 from bot.sandbox.live import MODES
 from bot.sandbox.script import Person
 from tests.e2e.conftest import World
 
-LANGUAGES = ["en", "hi"]
+LANGUAGES = Catalogs().available  # all thirteen
 pytestmark = pytest.mark.parametrize("bot_mode", MODES)  # polled and pushed updates alike
 
 
