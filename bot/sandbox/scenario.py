@@ -38,6 +38,7 @@ class Cast:
     coordinator: Person
     health_worker: Person
     specialist: Person
+    specialist_language: str = "en"
 
 
 def _found(pattern: re.Pattern[str], text: str | None, what: str) -> str:
@@ -48,10 +49,16 @@ def _found(pattern: re.Pattern[str], text: str | None, what: str) -> str:
 
 
 async def onboarding(
-    client: SandboxClient, catalogs: Catalogs, t: Transcript, code: str, language: str
+    client: SandboxClient,
+    catalogs: Catalogs,
+    t: Transcript,
+    code: str,
+    language: str,
+    specialist_language: str = "en",
 ) -> Cast:
     """A coordinator joins, invites a health worker and a radiologist, approves her."""
     en, local = catalogs.get("en"), catalogs.get(language)
+    sp = catalogs.get(specialist_language)
 
     t.note("A coordinator joins with the invite the operator printed")
     ravi = await Person.join(client, t, "Ravi (coordinator)", language_code="en")
@@ -83,27 +90,27 @@ async def onboarding(
         local._("Welcome, {name}! Your registration is complete.", name="Sunita Devi")
     )
 
-    t.note("The coordinator invites a radiologist, who onboards in English")
+    t.note(f"The coordinator invites a radiologist, who onboards in {specialist_language}")
     await ravi.send("/invite")
     menu = await ravi.expect(en._("Whom do you want to invite?"))
     await ravi.tap(menu, en._(ROLE_LABELS[Role.SPECIALIST]))
     specialist_code = _found(LINK, (await ravi.expect_edit(menu, "https://t.me/")).text, "link")
-    meera = await Person.join(client, t, "Dr Meera (specialist)", language_code="en")
+    meera = await Person.join(client, t, "Dr Meera (specialist)", language_code=specialist_language)
     await meera.send("/start", specialist_code)
     picker = await meera.expect(texts.choose_language(en))
-    await meera.tap(picker, "English")
-    await meera.expect(en._("What is your full name?"))
+    await meera.tap(picker, LANGUAGE_NAMES[specialist_language])
+    await meera.expect(sp._("What is your full name?"))
     await meera.send("Dr. Meera Iyer")
-    await meera.expect(en._(texts.QUESTIONS[texts.Step.QUALIFICATION]))
+    await meera.expect(sp._(texts.QUESTIONS[texts.Step.QUALIFICATION]))
     await meera.send("MD (Radiology)")
-    await meera.expect(en._(texts.QUESTIONS[texts.Step.REGISTRATION_NUMBER]))
+    await meera.expect(sp._(texts.QUESTIONS[texts.Step.REGISTRATION_NUMBER]))
     await meera.send("KMC 123456")
-    choices = await meera.expect(en._(texts.QUESTIONS[texts.Step.SPECIALTIES]))
-    await meera.tap(choices, en._(SPECIALTIES["radiology"]))
+    choices = await meera.expect(sp._(texts.QUESTIONS[texts.Step.SPECIALTIES]))
+    await meera.tap(choices, sp._(SPECIALTIES["radiology"]))
     await meera.expect_edit(choices)
-    await meera.tap(choices, en._("Done"))
+    await meera.tap(choices, sp._("Done"))
     await meera.expect(
-        en._(
+        sp._(
             "Thank you, {name}. A coordinator will check your details; "
             "I will message you here when you are approved.",
             name="Dr. Meera Iyer",
@@ -115,16 +122,16 @@ async def onboarding(
     await ravi.tap(card, en._("Approve"))
     await ravi.expect_edit(card, en._("✅ Approved by you."))
     await meera.expect(
-        en._(
+        sp._(
             "Your registration as {role} has been approved. Welcome to Sampark!",
-            role=en._(ROLE_LABELS[Role.SPECIALIST]),
+            role=sp._(ROLE_LABELS[Role.SPECIALIST]),
         )
     )
 
     t.note("The health worker checks her registration")
     await sunita.send("/whoami")
     await sunita.expect(local._("Name: {name}", name="Sunita Devi"), FACILITY)
-    return Cast(ravi, sunita, meera)
+    return Cast(ravi, sunita, meera, specialist_language)
 
 
 async def submit_case(
@@ -191,7 +198,7 @@ async def consultation(
     put_on_call: Callable[[int], Awaitable[None]],
 ) -> str:
     """A case with a chest film and a photo goes to the radiologist and comes back."""
-    en, local = catalogs.get("en"), catalogs.get(language)
+    sp, local = catalogs.get(cast.specialist_language), catalogs.get(language)
     sunita, meera = cast.health_worker, cast.specialist
 
     t.note("The coordinator puts the radiologist on call (sampark roster add …)")
@@ -206,42 +213,42 @@ async def consultation(
         raise UnexpectedReply("previews must be sent with protect_content")
     await meera.expect()  # the second preview
     card = await meera.expect(code, "Cough for 3 weeks")
-    await meera.tap(card, en._("Accept"))
-    card = await meera.expect_edit(card, en._("✅ You accepted this case."))
+    await meera.tap(card, sp._("Accept"))
+    card = await meera.expect_edit(card, sp._("✅ You accepted this case."))
     await sunita.expect(code, "Dr. Meera Iyer")
 
     t.note("She asks a question; the answer comes back through the bot")
-    await meera.tap(card, en._("Ask a question"))
-    await meera.expect(en._("Write your question now (one message)."))
+    await meera.tap(card, sp._("Ask a question"))
+    await meera.expect(sp._("Write your question now (one message)."))
     await meera.send("Any night sweats? Any TB contact at home?")
-    await meera.expect(en._("Sent for case {code}.", code=code))
+    await meera.expect(sp._("Sent for case {code}.", code=code))
     question = await sunita.expect(local._("❓ The specialist asks about case {code}:", code=code))
     await sunita.tap(question, local._("Answer"))
     await sunita.expect(local._("Write your answer now (one message)."))
     await sunita.send("Yes, night sweats for 2 weeks. Her brother had TB last year.")
     await sunita.expect(local._("Sent for case {code}.", code=code))
-    reply = await meera.expect(en._("💬 The health worker answers about case {code}:", code=code))
+    reply = await meera.expect(sp._("💬 The health worker answers about case {code}:", code=code))
 
     t.note("She writes and signs the report")
-    await meera.tap(reply, en._("Write report"))
-    await meera.expect(en._(report_texts.QUESTIONS[Field.FINDINGS], code=code))
+    await meera.tap(reply, sp._("Write report"))
+    await meera.expect(sp._(report_texts.QUESTIONS[Field.FINDINGS], code=code))
     await meera.send("Right upper zone patchy opacity with a thick-walled cavity.")
-    await meera.expect(en._(report_texts.QUESTIONS[Field.IMPRESSION]))
+    await meera.expect(sp._(report_texts.QUESTIONS[Field.IMPRESSION]))
     await meera.send("Likely active pulmonary tuberculosis.")
-    await meera.expect(en._(report_texts.QUESTIONS[Field.ADVICE]))
+    await meera.expect(sp._(report_texts.QUESTIONS[Field.ADVICE]))
     await meera.send("Two sputum samples for CBNAAT today. Mask and ventilation at home.")
-    referral = await meera.expect(en._(report_texts.QUESTIONS[Field.REFERRAL]))
-    await meera.tap(referral, en._(REFERRAL_LABELS[Referral.URGENT]))
-    follow = await meera.expect(en._(report_texts.QUESTIONS[Field.FOLLOW_UP]))
-    await meera.tap(follow, en.ngettext("Follow up in {n} day", "Follow up in {n} days", 7))
+    referral = await meera.expect(sp._(report_texts.QUESTIONS[Field.REFERRAL]))
+    await meera.tap(referral, sp._(REFERRAL_LABELS[Referral.URGENT]))
+    follow = await meera.expect(sp._(report_texts.QUESTIONS[Field.FOLLOW_UP]))
+    await meera.tap(follow, sp.ngettext("Follow up in {n} day", "Follow up in {n} days", 7))
     preview = await meera.expect("KMC 123456")
-    await meera.tap(preview, en._("✍️ Sign and send"))
-    await meera.expect(en._("Report on case {code} sent to the health worker.", code=code))
+    await meera.tap(preview, sp._("✍️ Sign and send"))
+    await meera.expect(sp._("Report on case {code} sent to the health worker.", code=code))
 
     t.note(f"The report arrives in {LANGUAGE_NAMES[language]}; the health worker acknowledges")
     report = await sunita.expect(local._("📋 Report for case {code}", code=code), "KMC 123456")
     await sunita.tap(report, local._("✅ Received"))
     await meera.expect(
-        en._("The health worker acknowledged your report on case {code}.", code=code)
+        sp._("The health worker acknowledged your report on case {code}.", code=code)
     )
     return code
