@@ -55,25 +55,26 @@ async def onboarding(
     code: str,
     language: str,
     specialist_language: str = "en",
+    coordinator_language: str = "en",
 ) -> Cast:
     """A coordinator joins, invites a health worker and a radiologist, approves her."""
     en, local = catalogs.get("en"), catalogs.get(language)
-    sp = catalogs.get(specialist_language)
+    sp, co = catalogs.get(specialist_language), catalogs.get(coordinator_language)
 
     t.note("A coordinator joins with the invite the operator printed")
-    ravi = await Person.join(client, t, "Ravi (coordinator)", language_code="en")
+    ravi = await Person.join(client, t, "Ravi (coordinator)", language_code=coordinator_language)
     await ravi.send("/start", code)
     picker = await ravi.expect(texts.choose_language(en))
-    await ravi.tap(picker, "English")
-    await ravi.expect(en._("What is your full name?"))
+    await ravi.tap(picker, LANGUAGE_NAMES[coordinator_language])
+    await ravi.expect(co._("What is your full name?"))
     await ravi.send("Ravi Kumar")
-    await ravi.expect(en._("Welcome, {name}! Your registration is complete.", name="Ravi Kumar"))
+    await ravi.expect(co._("Welcome, {name}! Your registration is complete.", name="Ravi Kumar"))
 
     t.note(f"The coordinator invites a health worker of {FACILITY}")
     await ravi.send("/invite")
-    menu = await ravi.expect(en._("Whom do you want to invite?"))
-    await ravi.tap(menu, en._(ROLE_LABELS[Role.HEALTH_WORKER]))
-    await ravi.expect_edit(menu, en._("Which facility does the health worker belong to?"))
+    menu = await ravi.expect(co._("Whom do you want to invite?"))
+    await ravi.tap(menu, co._(ROLE_LABELS[Role.HEALTH_WORKER]))
+    await ravi.expect_edit(menu, co._("Which facility does the health worker belong to?"))
     await ravi.tap(menu, FACILITY)
     worker_code = _found(LINK, (await ravi.expect_edit(menu, FACILITY)).text, "invite link")
 
@@ -92,8 +93,8 @@ async def onboarding(
 
     t.note(f"The coordinator invites a radiologist, who onboards in {specialist_language}")
     await ravi.send("/invite")
-    menu = await ravi.expect(en._("Whom do you want to invite?"))
-    await ravi.tap(menu, en._(ROLE_LABELS[Role.SPECIALIST]))
+    menu = await ravi.expect(co._("Whom do you want to invite?"))
+    await ravi.tap(menu, co._(ROLE_LABELS[Role.SPECIALIST]))
     specialist_code = _found(LINK, (await ravi.expect_edit(menu, "https://t.me/")).text, "link")
     meera = await Person.join(client, t, "Dr Meera (specialist)", language_code=specialist_language)
     await meera.send("/start", specialist_code)
@@ -118,9 +119,9 @@ async def onboarding(
     )
 
     t.note("The coordinator approves her with one tap")
-    card = await ravi.expect(en._("New registration to approve"), "KMC 123456")
-    await ravi.tap(card, en._("Approve"))
-    await ravi.expect_edit(card, en._("✅ Approved by you."))
+    card = await ravi.expect(co._("New registration to approve"), "KMC 123456")
+    await ravi.tap(card, co._("Approve"))
+    await ravi.expect_edit(card, co._("✅ Approved by you."))
     await meera.expect(
         sp._(
             "Your registration as {role} has been approved. Welcome to Sampark!",

@@ -1,11 +1,10 @@
 """The main flows in every language: nothing falls back to English, nothing breaks.
 
 The demo's story (onboarding, a case with a DICOM film and a photo, a question, a report,
-the acknowledgement) is played with the health worker and the specialist in each language
-that has a catalog. Everything the bot showed them is then read back from the emulator and
-checked: no English
-sentence leaked through, every button fits on a phone, and every button's callback data is
-plain ASCII that carries no translated word.
+the acknowledgement) is played with the coordinator, the health worker and the specialist
+in each language that has a catalog. Everything the bot showed them is then read back from
+the emulator and checked: no English sentence leaked through, every button fits on a phone,
+and every button's callback data is plain ASCII that carries no translated word.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ async def test_the_whole_story_in(world: World, language: str) -> None:
             await services.rosters.add_weekly(user.id, "radiology", day, "00:00", "24:00")
 
     cast = await onboarding(
-        world.client, world.catalogs, world.transcript, code, language, language
+        world.client, world.catalogs, world.transcript, code, language, language, language
     )
     await consultation(world.client, world.catalogs, world.transcript, cast, language, put_on_call)
 
@@ -64,7 +63,7 @@ async def test_the_whole_story_in(world: World, language: str) -> None:
     leaks: list[str] = []
     shown = [
         message
-        for person in (cast.health_worker, cast.specialist)
+        for person in (cast.health_worker, cast.specialist, cast.coordinator)
         for message in await world.client.messages(person.id)
         if message.from_bot
     ]

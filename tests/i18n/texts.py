@@ -18,6 +18,7 @@ SHORT_SOURCE = 24
 
 WORD = re.compile(r"[A-Za-z]{4,}")
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
+URL = re.compile(r"https?://\S+")
 
 
 def visible_length(text: str) -> int:
@@ -26,7 +27,7 @@ def visible_length(text: str) -> int:
 
 
 def latin_words(text: str) -> set[str]:
-    return {w.lower() for w in WORD.findall(PLACEHOLDER.sub(" ", text))}
+    return {w.lower() for w in WORD.findall(URL.sub(" ", PLACEHOLDER.sub(" ", text)))}
 
 
 def _catalog_path(language: str) -> Path:
