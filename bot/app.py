@@ -28,7 +28,7 @@ from bot.cases.escalation import Escalator, Timers
 from bot.cases.offers import OfferService
 from bot.cases.ports import MessageRef
 from bot.cases.questions import QuestionService
-from bot.cases.reports import ReportService
+from bot.cases.reminders import REPORT_REMINDER, RemindingReportService, ReportReminders
 from bot.cases.rosters import RosterService
 from bot.cases.statistics import StatisticsService
 from bot.cases.uploads import UploadService
@@ -38,6 +38,7 @@ from bot.handlers import menus
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
 from bot.handlers.processing import PerChatUpdateProcessor
+from bot.handlers.reminders import TelegramReminderNotifier
 from bot.handlers.rosters import TelegramGapNotifier
 from bot.handlers.sender import DirectSendTap, OutboxSender, SenderOptions, attachment_files
 from bot.handlers.uploads import TelegramUploadNotifier
@@ -112,6 +113,15 @@ async def build_services(
     daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
     broadcasts = BroadcastService(db, clock, outbox, timers, catalogs)
     drafts = DraftService(db, clock, directory, fields)
+    reminders = ReportReminders(
+        db,
+        clock,
+        timers,
+        directory,
+        TelegramReminderNotifier(catalogs, outbox),
+        emergency=timedelta(minutes=settings.report_reminder_emergency_minutes),
+        urgent=timedelta(minutes=settings.report_reminder_urgent_minutes),
+    )
     uploads = UploadService(
         db,
         clock,
@@ -138,10 +148,16 @@ async def build_services(
         rosters=rosters,
         offers=offers,
         escalator=Escalator(
-            timers, offers, fire={GAP_REPORT: daily_gaps.fire, BROADCAST: broadcasts.fire}
+            timers,
+            offers,
+            fire={
+                GAP_REPORT: daily_gaps.fire,
+                BROADCAST: broadcasts.fire,
+                REPORT_REMINDER: reminders.fire,
+            },
         ),
         compose=ComposeService(db, clock),
-        reports=ReportService(db, clock),
+        reports=RemindingReportService(db, clock, reminders),
         questions=QuestionService(db, clock),
         notifier=notifier,
         outbox=outbox,
@@ -327,6 +343,8 @@ async def _receive_until_stopped(
         )
         log.info("bot receiving by webhook", extra={"url": webhook.url})
     await runtime.services.daily_gaps.ensure_scheduled()
+    if isinstance(runtime.services.reports, RemindingReportService):
+        await runtime.services.reports.reminders.ensure_scheduled()
     escalations = asyncio.create_task(
         runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
     )

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     escalation_emergency_minutes: int = 5
     escalation_urgent_minutes: int = 30
     escalation_routine_minutes: int = 240
+    report_reminder_emergency_minutes: int = 15  # unacknowledged report: remind, then alert
+    report_reminder_urgent_minutes: int = 120
     scheduler_interval_seconds: float = 5.0
     log_level: str = "INFO"
     log_json: bool = False
