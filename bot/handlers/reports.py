@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_time
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.accounts.directory import UserView
@@ -85,7 +85,8 @@ def render(tr: Translator, report: ReportView | ReportDraft, code: str) -> str:
         tr._("Reg. no. {number}", number=report.signed_registration or "—"),
     ]
     if isinstance(report, ReportView):
-        lines.append(format_datetime(report.signed_at, "medium", tzinfo=INDIA, locale=tr.locale))
+        signed = report.signed_at.astimezone(INDIA)
+        lines.append(f"{tr.date(signed.date())}, {format_time(signed, 'short', locale=tr.locale)}")
     return "\n".join(lines)
 
 
