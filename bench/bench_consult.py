@@ -5,13 +5,18 @@ Run from the repository root::
     python -m bench.bench_consult                 # 1, 10 and 50 submissions at once (~2 min)
     python -m bench.bench_consult --quick         # 1 and 10 only
     python -m bench.bench_consult --sizes 1,5,20
-    python -m bench.bench_consult --database-url postgresql://postgres@127.0.0.1/sampark_bench \\
-        --redis-url redis://127.0.0.1:6379/15     # throw-away databases: both are wiped
+    python -m bench.bench_consult --quick --database postgresql://postgres@127.0.0.1
+        # SQLite, then PostgreSQL in a throw-away database created on that server and dropped
 
-What runs: the Bot API emulator (flood limits ON, Telegram's defaults) and the real bot
-(``running_bot``: unmodified python-telegram-bot polling the emulator, its imaging worker
-processes, SQLite + the in-process Redis stand-in in a temporary directory unless
-``--database-url``/``--redis-url`` say otherwise), all on this machine, in this process.
+What runs, three processes on this machine (``bench/consult_processes.py``): the Bot API
+emulator (flood limits ON, Telegram's defaults) in a child process of its own, since
+Telegram is not in the bot's process; the real bot in another (unmodified
+python-telegram-bot polling the emulator, its imaging worker processes, SQLite in a
+temporary directory or the PostgreSQL database, the in-process Redis stand-in); and this
+driver (the scripted people, the pinger, the watcher), which reaches both over HTTP and
+the bot's process over a pipe for administration (facilities, invites, rosters) and for
+the bot's own timings. The bot's process also measures its event loop's lag (how late a
+10 ms sleep wakes up): whatever blocks the loop shows there.
 
 For each size N, untimed preparation: N new health workers onboard through the bot (invite,
 language, name), each fills ``/new`` up to the consent question (age, sex, complaint,
@@ -48,35 +53,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import math
+import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/bench_consult.py`
     sys.path.insert(0, str(REPO))
 
-from bot.app import Runtime  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bench.consult_processes import (  # noqa: E402
+    Child,
+    EmulatorAddress,
+    bot_main,
+    emulator_main,
+    lag_summary,
+)
 from bot.domain import SPECIALTIES, URGENCY_LABELS, Role, Urgency  # noqa: E402
 from bot.handlers import case_texts  # noqa: E402
 from bot.i18n import LANGUAGE_NAMES, Catalogs  # noqa: E402
 from bot.sandbox import specimens  # noqa: E402
 from bot.sandbox.client import ChatMessage, SandboxClient, SandboxTimeout  # noqa: E402
-from bot.sandbox.emulator import BotApiEmulator  # noqa: E402
-from bot.sandbox.limits import Limits  # noqa: E402
-from bot.sandbox.live import running_bot  # noqa: E402
 from bot.sandbox.script import Person, Transcript  # noqa: E402
 
 DISTRICT, FACILITY = "Dharwad", "PHC Amminabhavi"
@@ -95,51 +100,6 @@ DELIVERY_TIMEOUT = 60.0  # after the taps; a case not offered by then counts as 
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-class ErrorCounter(logging.Handler):
-    """Counts the bot's ERROR log records by exception (instead of printing tracebacks)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.counts: Counter[str] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        what = f"{type(exc).__name__}: {exc}" if exc else record.getMessage()
-        self.counts[f"{record.getMessage()} ({what[:80]})"] += 1
-
-    def take(self) -> Counter[str]:
-        """The counts so far; start again from zero."""
-        counts, self.counts = self.counts, Counter()
-        return counts
-
-
-ERRORS = ErrorCounter()
-SPANS: dict[str, list[float]] = {}
-
-
-def timed(name: str, func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """``func`` that also appends each call's wall time (s) to ``SPANS[name]``."""
-
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        started = time.perf_counter()
-        try:
-            return await func(*args, **kwargs)
-        finally:
-            SPANS.setdefault(name, []).append(time.perf_counter() - started)
-
-    return wrapper
-
-
-def instrument(runtime: Runtime) -> None:
-    """Time the consent handler and its parts (the handler runs them one update at a time)."""
-    from bot.handlers import drafts
-
-    services = runtime.services
-    drafts._submit = timed("consent handler (_submit)", drafts._submit)  # type: ignore[assignment]
-    services.drafts.submit = timed("  drafts.submit", services.drafts.submit)  # type: ignore[method-assign,assignment]
-    services.offers.route = timed("  offers.route", services.offers.route)  # type: ignore[method-assign,assignment]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -172,11 +132,13 @@ def group_of(index: int) -> tuple[str, str]:
 class Bench:
     """The running bot, the control API and everything the rounds share."""
 
-    runtime: Runtime
+    bot: Child
+    emulator: Child
     client: SandboxClient
     catalogs: Catalogs
     transcript: Transcript
     facility_id: int
+    backend: str
     specialists: dict[tuple[str, str], Person] = field(default_factory=dict)
     counter: int = 0
 
@@ -185,8 +147,8 @@ class Bench:
         return f"{kind}{self.counter}"
 
     async def invite(self, role: Role, **kwargs: Any) -> str:
-        made = await self.runtime.services.invites.create(role, **kwargs)
-        return made.code
+        code: str = await self.bot.call("invite", role.value, kwargs)
+        return code
 
     async def onboard(self, person: Person, code: str, language: str, *answers: str) -> None:
         """/start with the invite, pick the language, answer every question."""
@@ -216,12 +178,8 @@ class Bench:
         await self.onboard(
             person, code, language, f"Dr. Bench {letters(self.counter)}", "MD", "KMC 100200"
         )
-        services = self.runtime.services
-        user = await services.directory.by_telegram(person.id)
-        if user is None:
+        if not await self.bot.call("on_call", person.id, specialty):
             raise RuntimeError(f"specialist {label} did not register:\n{self.transcript.render()}")
-        for day in range(7):
-            await services.rosters.add_weekly(user.id, specialty, day, "00:00", "24:00")
         return person
 
     async def up_to_consent(self, worker: Person, specialty: str, language: str) -> Prepared:
@@ -291,6 +249,7 @@ class Prepared:
 class RoundResult:
     """What one size measured."""
 
+    backend: str
     size: int
     latencies: list[float]
     span: float
@@ -300,6 +259,8 @@ class RoundResult:
     flood_429: int
     errors: Counter[str]
     spans: dict[str, list[float]]
+    loop_lag: list[float]
+    emulator_lag: list[float]
 
     @property
     def lost(self) -> int:
@@ -398,8 +359,8 @@ async def run_round(bench: Bench, pinger: Person, size: int) -> RoundResult:
         stop.set()
         await idle_task
 
-        ERRORS.take()  # count only what the bot logs from the taps on
-        SPANS.clear()
+        await bench.bot.call("take")  # count only what the bot does from the taps on
+        await bench.emulator.call("take")
         await bench.client.reset_stats()
         seq0 = (await bench.client.health())["seq"]
         chats = {p.id for p in bench.specialists.values()}
@@ -433,7 +394,10 @@ async def run_round(bench: Bench, pinger: Person, size: int) -> RoundResult:
         # /help "while the load runs": the pings sent before the last offer arrived
         help_load = [ms for sent, ms in loaded if sent <= last]
         stats = await bench.client.stats()
+        taken = await bench.bot.call("take")
+        emulator_lag = await bench.emulator.call("take")
     return RoundResult(
+        bench.backend,
         size,
         latencies,
         span,
@@ -441,8 +405,10 @@ async def run_round(bench: Bench, pinger: Person, size: int) -> RoundResult:
         [ms for _, ms in idle],
         help_load,
         int(stats["responses_429"]),
-        ERRORS.take(),
-        {name: list(values) for name, values in SPANS.items()},
+        taken["errors"],
+        taken["spans"],
+        taken["lag"],
+        emulator_lag,
     )
 
 
@@ -461,67 +427,80 @@ async def case_codes(client: SandboxClient, prepared: Sequence[Prepared]) -> dic
 # ----------------------------------------------------------------------------- set-up
 
 
-async def wipe(database_url: str, redis_url: str) -> None:
-    """Throw-away external databases: empty them so telegram and update ids start afresh."""
-    if database_url:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
+SQLITE = "sqlite"
 
-        name = database_url.rsplit("/", 1)[-1].split("?")[0]
-        if "bench" not in name:
-            raise SystemExit(f"refusing to wipe database {name!r}: its name must contain 'bench'")
-        engine = create_async_engine(
-            database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+def backend_name(database: str) -> str:
+    return "SQLite" if database == SQLITE else "PostgreSQL"
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh database on the PostgreSQL server at ``server_url``, dropped afterwards."""
+    import asyncpg
+
+    parts = urlsplit(server_url)
+    admin = urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, ""))
+    name = f"sampark_bench_{os.getpid()}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def run_backend(database: str, sizes: Sequence[int]) -> list[RoundResult]:
+    """Emulator and bot in their own processes on a fresh database; every size; stop both."""
+    async with contextlib.AsyncExitStack() as stack:
+        database_url = ""
+        if database != SQLITE:
+            database_url = await stack.enter_async_context(throwaway_database(database))
+        emulator = Child(emulator_main)
+        stack.push_async_callback(emulator.stop)
+        address: EmulatorAddress = await emulator.receive()
+        bot = Child(bot_main, address, database_url)
+        stack.push_async_callback(bot.stop)
+        status, pid = await bot.receive()
+        if status != "ok":
+            raise RuntimeError(f"the bot did not start: {pid}")
+        print(
+            f"{backend_name(database)}: emulator pid {emulator.process.pid}, bot pid {pid}",
+            file=sys.stderr,
         )
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
-    if redis_url:
-        from redis.asyncio import Redis
+        client = await stack.enter_async_context(
+            SandboxClient(address.control_url, default_timeout=STEP_TIMEOUT)
+        )
+        facility_id = await bot.call("facility", FACILITY, DISTRICT)
+        bench = Bench(
+            bot, emulator, client, Catalogs(), Transcript(), facility_id, backend_name(database)
+        )
+        pinger = await bench.health_worker("en")
+        results: list[RoundResult] = []
+        for size in sizes:
+            result = await run_round(bench, pinger, size)
+            print(
+                f"  {bench.backend} N={size}: p95 {percentile(result.latencies, 95):.2f} s, "
+                f"/help p95 {percentile(result.help_load_ms, 95):.0f} ms",
+                file=sys.stderr,
+            )
+            results.append(result)
+        return results
 
-        redis = Redis.from_url(redis_url)
-        await redis.flushdb()
-        await redis.aclose()
 
-
-async def main_async(sizes: Sequence[int], database_url: str, redis_url: str) -> list[RoundResult]:
-    """Start emulator and bot once, run every size, shut everything down."""
-    root = logging.getLogger()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    root.addHandler(ERRORS)
-    root.setLevel(logging.ERROR)
-    await wipe(database_url, redis_url)
+async def main_async(sizes: Sequence[int], databases: Sequence[str]) -> list[RoundResult]:
+    """Each backend in turn, with its own emulator and bot processes."""
     results: list[RoundResult] = []
-    with tempfile.TemporaryDirectory(prefix="sampark-bench-") as tmp:
-        settings = Settings(_env_file=None).model_copy(  # type: ignore[call-arg]
-            update={
-                "data_dir": Path(tmp),
-                "database_url": database_url,
-                "redis_url": redis_url,
-                "keys_file": None,
-                "log_level": "ERROR",
-            }
-        )
-        async with (
-            BotApiEmulator(limits=Limits()) as emulator,
-            running_bot(settings, emulator) as runtime,
-            SandboxClient(emulator.control_url, default_timeout=STEP_TIMEOUT) as client,
-        ):
-            logging.getLogger().setLevel(logging.ERROR)
-            phc = await runtime.services.facilities.add(FACILITY, DISTRICT)
-            bench = Bench(runtime, client, runtime.services.catalogs, Transcript(), phc.id)
-            pinger = await bench.health_worker("en")
-            instrument(runtime)
-            for size in sizes:
-                result = await run_round(bench, pinger, size)
-                print(
-                    f"  N={size}: p95 {percentile(result.latencies, 95):.2f} s, "
-                    f"/help p95 {percentile(result.help_load_ms, 95):.0f} ms",
-                    file=sys.stderr,
-                )
-                results.append(result)
+    for database in databases:
+        results += await run_backend(database, sizes)
     return results
 
 
@@ -537,21 +516,22 @@ def unanswered(samples: Sequence[float]) -> str:
 def table(results: Sequence[RoundResult]) -> str:
     """The markdown table of every size, then the targets and the bot's errors."""
     head = (
-        "| N at once | offered | p50 s | p95 s | max s | throughput cases/s | previews | "
-        "/help idle p50/p95 ms | /help under load p50/p95/max ms (n) | 429s |"
+        "| database | N at once | offered | p50 s | p95 s | max s | throughput cases/s | "
+        "previews | /help idle p50/p95 ms | /help under load p50/p95/max ms (n) | "
+        "loop lag p50/p99/max ms: bot; emulator | 429s |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     for r in results:
         lat = r.latencies
         lines.append(
-            f"| {r.size} | {len(lat)}/{r.size} | {percentile(lat, 50):.2f}"
+            f"| {r.backend} | {r.size} | {len(lat)}/{r.size} | {percentile(lat, 50):.2f}"
             f" | {percentile(lat, 95):.2f} | {max(lat, default=math.nan):.2f}"
             f" | {r.throughput:.2f} | {r.previews}/{3 * r.size}"
             f" | {percentile(r.help_idle_ms, 50):.0f} / {percentile(r.help_idle_ms, 95):.0f}"
             f" | {percentile(r.help_load_ms, 50):.0f} / {percentile(r.help_load_ms, 95):.0f}"
             f" / {max(r.help_load_ms, default=math.nan):.0f} ({len(r.help_load_ms)}"
             f"{unanswered(r.help_load_ms)})"
-            f" | {r.flood_429} |"
+            f" | {lag_summary(r.loop_lag)}; {lag_summary(r.emulator_lag)} | {r.flood_429} |"
         )
     lines += ["", "| target | result | measured |", "|---|---|---|"]
     for r in results:
@@ -559,15 +539,18 @@ def table(results: Sequence[RoundResult]) -> str:
             p95 = percentile(r.latencies, 95) if not r.lost else math.inf
             verdict = "PASS" if p95 < TARGET_P95_S else "FAIL"
             lines.append(
-                f"| offer p95 < {TARGET_P95_S:.0f} s at N={TARGET_SIZE} | {verdict} | "
+                f"| {r.backend}: offer p95 < {TARGET_P95_S:.0f} s at N={TARGET_SIZE} | {verdict} | "
                 f"{percentile(r.latencies, 95):.2f} s, {r.lost} lost |"
             )
-    worst = max(percentile(r.help_load_ms, 95) for r in results)
-    verdict = "PASS" if worst < TARGET_HELP_P95_MS else "FAIL"
-    per_size = ", ".join(f"N={r.size}: {percentile(r.help_load_ms, 95):.0f}" for r in results)
-    lines.append(
-        f"| /help p95 < {TARGET_HELP_P95_MS:.0f} ms throughout | {verdict} | {per_size} ms |"
-    )
+    for backend in dict.fromkeys(r.backend for r in results):
+        mine = [r for r in results if r.backend == backend]
+        worst = max(percentile(r.help_load_ms, 95) for r in mine)
+        verdict = "PASS" if worst < TARGET_HELP_P95_MS else "FAIL"
+        per_size = ", ".join(f"N={r.size}: {percentile(r.help_load_ms, 95):.0f}" for r in mine)
+        lines.append(
+            f"| {backend}: /help p95 < {TARGET_HELP_P95_MS:.0f} ms throughout | {verdict} | "
+            f"{per_size} ms |"
+        )
     lines += ["", "Where the consent handler's time goes (ms per call: mean / max, n):", ""]
     for r in results:
         parts = [
@@ -575,10 +558,10 @@ def table(results: Sequence[RoundResult]) -> str:
             for name, v in r.spans.items()
             if v
         ]
-        lines.append(f"- N={r.size}: " + "; ".join(parts))
+        lines.append(f"- {r.backend} N={r.size}: " + "; ".join(parts))
     for r in results:
         for what, n in r.errors.most_common():
-            lines.append(f"\nN={r.size}: bot logged {n}× {what}")
+            lines.append(f"\n{r.backend} N={r.size}: bot logged {n}× {what}")
     return "\n".join(lines)
 
 
@@ -586,22 +569,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,10,50", help="comma-separated N (default 1,10,50)")
     parser.add_argument("--quick", action="store_true", help="sizes 1 and 10 only")
-    parser.add_argument("--database-url", default="", help="throw-away PostgreSQL (wiped)")
-    parser.add_argument("--redis-url", default="", help="throw-away Redis database (flushed)")
+    parser.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also measure PostgreSQL: postgresql://user@host[:port] of a server where a "
+        "throw-away database is created and dropped (repeatable; SQLite always runs first)",
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="only the --database servers")
     args = parser.parse_args(argv)
     sizes = [1, 10] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
+    for url in args.database:
+        if not url.startswith(("postgresql://", "postgres://")):
+            parser.error(f"--database wants a postgresql:// URL, not {url!r}")
+    databases = ([] if args.no_sqlite else [SQLITE]) + list(args.database)
+    if not databases:
+        parser.error("nothing to measure")
     started = time.perf_counter()
-    try:
-        results = asyncio.run(main_async(sizes, args.database_url, args.redis_url))
-    except BaseException:
-        for what, n in ERRORS.counts.most_common():
-            print(f"bot logged {n}× {what}", file=sys.stderr)
-        raise
-    backend = "PostgreSQL" if args.database_url else "SQLite"
-    backend += " + Redis" if args.redis_url else " + fakeredis"
+    results = asyncio.run(main_async(sizes, databases))
     print(
-        f"\nConsultation benchmark ({backend}, {time.strftime('%Y-%m-%d')}, "
-        f"{len(results)} sizes in {time.perf_counter() - started:.0f} s)\n"
+        f"\nConsultation benchmark ({', '.join(backend_name(d) for d in databases)} "
+        f"+ fakeredis, {time.strftime('%Y-%m-%d')}, {len(results)} rounds in "
+        f"{time.perf_counter() - started:.0f} s)\n"
     )
     print(table(results))
     return 0
