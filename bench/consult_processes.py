@@ -199,13 +199,6 @@ async def _bot(conn: Connection, address: EmulatorAddress, database_url: str) ->
             side = BotSide(runtime, errors, {}, LagProbe())
             instrument(runtime, side.spans)
             side.lag.start()
-            import os as _os
-
-            if _os.environ.get("PROBE_TX"):
-                sys.path.insert(0, "/tmp/pe")
-                import probe_tx
-
-                probe_tx.install(runtime)
             conn.send(("ok", os.getpid()))
             while True:
                 op, args = await loop.run_in_executor(None, conn.recv)
@@ -251,12 +244,6 @@ async def _take(side: BotSide) -> dict[str, Any]:
     spans = {name: list(values) for name, values in side.spans.items()}
     side.spans.clear()
     errors, side.errors.counts = side.errors.counts, Counter()
-    import os as _os
-
-    if _os.environ.get("PROBE_TX"):
-        import probe_tx
-
-        print(probe_tx.report(), file=sys.stderr)
     return {"spans": spans, "errors": errors, "lag": side.lag.take()}
 
 
