@@ -21,6 +21,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.broadcasts import BROADCAST, BroadcastService
+from bot.cases.case_list import CaseListService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import GAP_REPORT, CoverageService, DailyGaps
 from bot.cases.drafts import DraftService
@@ -169,6 +170,7 @@ async def build_services(
         ),
         broadcasts=broadcasts,
         uploads=uploads,
+        case_list=CaseListService(db, clock),
     )
     return db, kv, services
 

@@ -11,6 +11,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.broadcasts import BroadcastService
+from bot.cases.case_list import CaseListService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import DailyGaps, GapNotifier
 from bot.cases.drafts import DraftService
@@ -59,3 +60,4 @@ class Services:
     links: LinkService
     broadcasts: BroadcastService
     uploads: UploadService
+    case_list: CaseListService

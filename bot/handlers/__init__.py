@@ -17,6 +17,7 @@ from telegram.ext import (
 from bot.handlers import (
     approvals,
     broadcasts,
+    case_list,
     drafts,
     files,
     general,
@@ -51,6 +52,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CommandHandler("mycases", offers.mycases, filters=private),
             CommandHandler("stats", stats.stats, filters=private),
             CommandHandler("links", links.links, filters=private),
+            CommandHandler("cases", case_list.cases, filters=private),
             CallbackQueryHandler(onboarding.choose_language, pattern=r"^lang:"),
             CallbackQueryHandler(onboarding.specialty, pattern=r"^spec:"),
             CallbackQueryHandler(approvals.decide, pattern=r"^apv:"),
@@ -69,6 +71,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
             CallbackQueryHandler(stats.switch, pattern=r"^st:"),
             CallbackQueryHandler(stats.export, pattern=r"^stc:"),
             CallbackQueryHandler(links.revoke, pattern=r"^lrv:"),
+            CallbackQueryHandler(case_list.tapped, pattern=r"^cl:"),
             CallbackQueryHandler(onboarding.stale_button),
             MessageHandler(private & filters.COMMAND, general.unknown_command),
             MessageHandler(private & filters.TEXT, general.text),

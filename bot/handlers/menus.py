@@ -27,6 +27,7 @@ DESCRIPTIONS: dict[str, str] = {
     "roster": N_("This week's on-call roster"),
     "roster_csv": N_("The roster as a spreadsheet (CSV)"),
     "stats": N_("Statistics of your district"),
+    "cases": N_("Open cases of your district"),
     "broadcast": N_("Send a message or an alert to many people"),
 }
 
@@ -37,7 +38,7 @@ MEMBER = ("help", "oncall", "whoami", "language")
 def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
     names = list(VISITOR if role is None else MEMBER)
     if role in APPROVERS:
-        names[:0] = ["invite", "broadcast", "roster", "roster_csv", "stats"]
+        names[:0] = ["cases", "invite", "broadcast", "roster", "roster_csv", "stats"]
     if role is Role.HEALTH_WORKER:
         names[:0] = ["new", "upload", "cancel"]
     if role is Role.SPECIALIST:

@@ -115,6 +115,7 @@ def help_text(tr: Translator, user: UserView | None) -> str:
             tr._("/mycases – your open cases and offers"),
         ],
         Role.COORDINATOR: [
+            tr._("/cases – open cases, their history, assign by hand"),
             tr._("/invite – invite a health worker, specialist or coordinator"),
             tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
             tr._("/stats – cases, turnaround and escalations; CSV export"),
@@ -122,6 +123,7 @@ def help_text(tr: Translator, user: UserView | None) -> str:
             tr._("You approve new specialists and coordinators of your district here."),
         ],
         Role.ADMIN: [
+            tr._("/cases – open cases, their history, assign by hand"),
             tr._("/invite – invite a health worker, specialist or coordinator"),
             tr._("/roster – this week's on-call roster; send a CSV file to replace it"),
             tr._("/stats – cases, turnaround and escalations; CSV export"),
