@@ -25,7 +25,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bot.sandbox.formatting import apply_parse_mode
 from bot.sandbox.limits import ApiError, FloodControl, Limits, bad_request
-from bot.sandbox.media import check_photo, image_size, ogg_duration, open_image, photo_variants
+from bot.sandbox.media import (
+    PhotoVariant,
+    check_photo,
+    image_size,
+    ogg_duration,
+    open_image,
+    photo_variants,
+)
 
 JSON = dict[str, Any]
 
@@ -820,8 +827,15 @@ class SandboxState:
 
     def store_photo(self, data: bytes, *, check: bool) -> list[StoredFile]:
         """Recompress a photo into JPEG variants (smallest first) and store each."""
+        return self.store_variants(self.photo_variants_of(data, check=check))
+
+    def photo_variants_of(self, data: bytes, *, check: bool) -> list[PhotoVariant]:
+        """A photo's JPEG variants; CPU work only, touching no state (safe in a thread)."""
         image = check_photo(data, self.limits) if check else open_image(data)
-        variants = photo_variants(image, self.limits.photo_long_side)
+        return photo_variants(image, self.limits.photo_long_side)
+
+    def store_variants(self, variants: list[PhotoVariant]) -> list[StoredFile]:
+        """Store one photo's variants (from ``photo_variants_of``) as one photo set."""
         stored = [
             self.store_file("photo", v.data, mime_type="image/jpeg", width=v.width, height=v.height)
             for v in variants
