@@ -21,6 +21,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.broadcasts import BROADCAST, BroadcastService
+from bot.cases.cancel import CancelService
 from bot.cases.case_list import CaseListService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import GAP_REPORT, CoverageService, DailyGaps
@@ -36,6 +37,7 @@ from bot.cases.uploads import UploadService
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.handlers import menus
+from bot.handlers.cancel import TelegramCancelNotifier
 from bot.handlers.context import Ctx, attach
 from bot.handlers.notifier import TelegramCaseNotifier
 from bot.handlers.processing import PerChatUpdateProcessor
@@ -114,6 +116,9 @@ async def build_services(
     daily_gaps = DailyGaps(CoverageService(rosters), timers, gap_notifier, at="07:00")
     broadcasts = BroadcastService(db, clock, outbox, timers, catalogs)
     drafts = DraftService(db, clock, directory, fields)
+    links = LinkService(
+        db, clock, keyring, kv, default_ttl=timedelta(hours=settings.link_ttl_hours)
+    )
     reminders = ReportReminders(
         db,
         clock,
@@ -165,12 +170,13 @@ async def build_services(
         statistics=StatisticsService(db, clock, settings.roster_timezone),
         daily_gaps=daily_gaps,
         gap_notifier=gap_notifier,
-        links=LinkService(
-            db, clock, keyring, kv, default_ttl=timedelta(hours=settings.link_ttl_hours)
-        ),
+        links=links,
         broadcasts=broadcasts,
         uploads=uploads,
         case_list=CaseListService(db, clock),
+        cancellations=CancelService(
+            db, clock, offers, links, notifier, TelegramCancelNotifier(catalogs, outbox), timers
+        ),
     )
     return db, kv, services
 

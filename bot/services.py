@@ -11,6 +11,7 @@ from bot.accounts.invites import InviteService
 from bot.accounts.onboarding import Onboarding
 from bot.cases.attachments import AttachmentService
 from bot.cases.broadcasts import BroadcastService
+from bot.cases.cancel import CancelService
 from bot.cases.case_list import CaseListService
 from bot.cases.compose import ComposeService
 from bot.cases.coverage import DailyGaps, GapNotifier
@@ -61,3 +62,4 @@ class Services:
     broadcasts: BroadcastService
     uploads: UploadService
     case_list: CaseListService
+    cancellations: CancelService

@@ -16,6 +16,7 @@ from bot.cases.case_list import CaseEvent, CaseHistory
 from bot.cases.refusals import Refusal, RefusalReason
 from bot.cases.views import CaseView
 from bot.handlers import callbacks
+from bot.handlers.cancel_texts import reason_label
 from bot.handlers.context import Ctx, alert, speaker
 from bot.handlers.notifier import case_card, specialty_label, urgency_label, waiting
 from bot.handlers.offers import DECLINE_LABELS
@@ -180,7 +181,7 @@ def event_text(tr: Translator, event: CaseEvent) -> str:
     if event.action == "case.escalate":
         return tr._(ESCALATIONS.get(event.detail or "", ESCALATIONS["no_accept"]))
     if event.action == "case.cancel":
-        return tr._(CANCELLED)
+        return f"{tr._(CANCELLED)}: {reason_label(tr, event.detail)}"
     label = EVENTS.get(event.action)
     return tr._(label, name=name) if label else event.action
 

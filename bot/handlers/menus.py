@@ -40,7 +40,7 @@ def commands_for(tr: Translator, role: Role | None) -> list[BotCommand]:
     if role in APPROVERS:
         names[:0] = ["cases", "invite", "broadcast", "roster", "roster_csv", "stats"]
     if role is Role.HEALTH_WORKER:
-        names[:0] = ["new", "upload", "cancel"]
+        names[:0] = ["new", "mycases", "upload", "cancel"]
     if role is Role.SPECIALIST:
         names.insert(0, "mycases")
     return [BotCommand(name, tr._(DESCRIPTIONS[name])) for name in names]

@@ -109,6 +109,7 @@ def help_text(tr: Translator, user: UserView | None) -> str:
         Role.HEALTH_WORKER: [
             tr._("/new – send a new case to a specialist"),
             tr._("/cancel – discard the unfinished case"),
+            tr._("/mycases – your cases; cancel one you no longer need"),
         ],
         Role.SPECIALIST: [
             tr._("You will receive cases for your specialties when you are on call."),
