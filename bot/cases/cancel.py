@@ -41,9 +41,7 @@ T = TypeVar("T")
 #: Why a health worker may cancel a case (stable codes, used in callback data).
 CANCEL_REASONS = ("duplicate", "elsewhere", "recovered", "other")
 #: States from which the health worker may still cancel.
-CANCELLABLE = frozenset(
-    {CaseStatus.SUBMITTED, CaseStatus.OFFERED, CaseStatus.ACCEPTED, CaseStatus.AWAITING_INFO}
-)
+CANCELLABLE = states.CANCELLABLE
 #: The health worker's cases shown in their list: cancellable, or reported and unread.
 LISTED = (*CANCELLABLE, CaseStatus.REPORTED)
 

@@ -20,6 +20,8 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 OPEN_FOR_SPECIALIST = frozenset({S.ACCEPTED, S.AWAITING_INFO})
 #: Cases waiting for someone to accept them.
 WAITING = frozenset({S.SUBMITTED, S.OFFERED})
+#: Cases their health worker may still cancel (submitted, not yet reported).
+CANCELLABLE = frozenset({S.SUBMITTED, S.OFFERED, S.ACCEPTED, S.AWAITING_INFO})
 
 
 class IllegalTransition(Exception):

@@ -46,6 +46,10 @@ class TelegramReminderNotifier:
     async def alert_coordinators(
         self, case: CaseView, coordinators: list[UserView], waited: timedelta
     ) -> None:
+        # The case's card and history (``/cases``), labelled with the code only.
+        history = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(case.code, callback_data=callbacks.make("cl", "c", case.id))]]
+        )
         rows = []
         for coordinator in coordinators:
             tr = self.catalogs.get(coordinator.language)
@@ -60,6 +64,7 @@ class TelegramReminderNotifier:
                 text_message(
                     coordinator.telegram_id,
                     text,
+                    history,
                     dedupe_key=f"report-unacknowledged:{case.id}:{coordinator.id}",
                 )
             )

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from bot.accounts.directory import UserView
+from bot.cases import states
 from bot.cases.cancel import Cancelled, CancelService
 from bot.cases.escalation import Timers
 from bot.cases.offers import OfferOutcome, OfferService, OfferStatus
@@ -162,3 +163,9 @@ async def test_refusals_change_nothing(rig: Rig, factory: Factory, db: Database)
             )
         ).all()
     assert len(refusals) == 6
+
+
+def test_cancellable_states_can_legally_become_cancelled() -> None:
+    for state in states.CANCELLABLE:
+        states.check(state, CaseStatus.CANCELLED)
+    assert CaseStatus.REPORTED not in states.CANCELLABLE

@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.cases.reports import Field
 from bot.clock import ManualClock
 from bot.domain import REFERRAL_LABELS, URGENCY_LABELS, Referral, Urgency
+from bot.handlers import case_list
 from bot.handlers import reports as report_texts
 from bot.sandbox.script import ChatMessage, Person
 from tests.e2e.conftest import World
@@ -72,6 +73,9 @@ async def test_reminder_then_coordinator_then_acknowledged(
     alert = await ravi.expect(code, en._(URGENCY_LABELS[Urgency.EMERGENCY]))
     assert "Sunita" not in (alert.text or "")
     assert "Meera" not in (alert.text or "")
+    await ravi.tap(alert, code)  # the case's card and history
+    history = await ravi.expect(code, en._(case_list.EVENTS["case.reported"]))
+    assert "Sunita" not in (history.text or "")
 
     await sunita.tap(reminder, hi._("✅ Received"))
     await meera.expect(

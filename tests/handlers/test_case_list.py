@@ -70,3 +70,7 @@ def test_events_are_worded_in_the_reader_language() -> None:
     assert case_list.event_text(tr, CaseEvent(at, "case.assign", "Dr Arjun")) == (
         "assigned to Dr Arjun"
     )
+    cancelled = CaseEvent(at, "case.cancel", None, "recovered")
+    assert case_list.event_text(tr, cancelled) == (
+        "cancelled by the health worker: Patient recovered"
+    )
