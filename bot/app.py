@@ -30,7 +30,8 @@ from bot.cases.escalation import Escalator, Timers
 from bot.cases.offers import OfferService
 from bot.cases.ports import MessageRef
 from bot.cases.questions import QuestionService
-from bot.cases.reminders import REPORT_REMINDER, RemindingReportService, ReportReminders
+from bot.cases.reminders import REPORT_REMINDER, ReportReminders
+from bot.cases.reports import ReportService
 from bot.cases.rosters import RosterService
 from bot.cases.statistics import StatisticsService
 from bot.cases.uploads import UploadService
@@ -163,7 +164,7 @@ async def build_services(
             },
         ),
         compose=ComposeService(db, clock),
-        reports=RemindingReportService(db, clock, reminders),
+        reports=ReportService(db, clock, hooks=reminders),
         questions=QuestionService(db, clock),
         notifier=notifier,
         outbox=outbox,
@@ -351,8 +352,6 @@ async def _receive_until_stopped(
         )
         log.info("bot receiving by webhook", extra={"url": webhook.url})
     await runtime.services.daily_gaps.ensure_scheduled()
-    if isinstance(runtime.services.reports, RemindingReportService):
-        await runtime.services.reports.reminders.ensure_scheduled()
     escalations = asyncio.create_task(
         runtime.services.escalator.run(stop, runtime.settings.scheduler_interval_seconds)
     )

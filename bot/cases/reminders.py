@@ -8,8 +8,9 @@ case's district are alerted (case code and urgency only). Both steps are one dur
 processes, with the next step written in the claiming transaction; acknowledging
 cancels it, and a timer that finds the report acknowledged does nothing.
 
-Signing schedules the first step right after its own commit; ``ensure_scheduled`` (run at
-start-up) catches reports whose process died in between.
+The report service calls :class:`ReportReminders` as its ``ReportHooks``: the first step
+is written in the signing transaction and cancelled in the acknowledging one, so a crash
+can never leave a signed report without its reminder.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.directory import Directory, UserView, user_view
 from bot.cases.escalation import Timers
-from bot.cases.refusals import Refusal, lock_case
-from bot.cases.reports import Acknowledged, ReportService, Signed
+from bot.cases.refusals import lock_case
 from bot.cases.views import CaseView, case_view
 from bot.clock import Clock
 from bot.domain import CaseStatus, Referral, Urgency
@@ -41,7 +41,6 @@ REPORT_REMINDER = "report_reminder"
 #: Timer payload ``stage``: remind the health worker, then alert the coordinators.
 WORKER, COORDINATORS = "worker", "coordinators"
 #: Reports signed longer ago than this are not picked up by the start-up sweep.
-SWEEP_WINDOW = timedelta(days=1)
 
 
 class ReminderNotifier(Protocol):
@@ -97,35 +96,13 @@ class ReportReminders:
             return self.delays[Urgency.URGENT]
         return None
 
-    async def schedule(self, case_id: int) -> bool:
-        """After signing: the first reminder, once per case; False when none is needed."""
-        async with self.db.transaction() as session:
-            if not await lock_case(session, case_id):
-                return False
-            return await self._schedule_in(session, case_id)
+    async def signed(self, session: AsyncSession, case_id: int) -> None:
+        """``ReportHooks``: the first reminder, in the signing transaction, when one is due."""
+        await self._schedule_in(session, case_id)
 
-    async def cancel(self, case_id: int) -> int:
-        """The report was acknowledged: no more reminders. Returns how many were cancelled."""
-        return await self.timers.cancel(case_id, REPORT_REMINDER)
-
-    async def ensure_scheduled(self) -> int:
-        """At start-up: schedule reminders for recent reports signed just before a crash."""
-        since = self.clock.now() - SWEEP_WINDOW
-        async with self.db.transaction() as session:
-            case_ids = list(
-                (
-                    await session.scalars(
-                        select(Case.id).where(
-                            Case.status == CaseStatus.REPORTED,
-                            Case.reported_at >= since,
-                        )
-                    )
-                ).all()
-            )
-        scheduled = 0
-        for case_id in case_ids:
-            scheduled += await self.schedule(case_id)
-        return scheduled
+    async def acknowledged(self, session: AsyncSession, case_id: int) -> None:
+        """``ReportHooks``: the report was read, no more reminders."""
+        await Timers.cancel_in(session, case_id, REPORT_REMINDER)
 
     async def fire(self, timer_id: int, case_id: int | None, now: datetime) -> bool:
         """Claim and handle one reminder timer; False if another process claimed it."""
@@ -193,29 +170,6 @@ class ReportReminders:
             u for u in await self.directory.approvers_for(effect.case.district) if u.reachable
         ]
         await _quietly(self.notifier.alert_coordinators(effect.case, coordinators, effect.waited))
-
-
-class RemindingReportService(ReportService):
-    """The report service whose signing schedules reminders and whose acknowledgement
-    cancels them (composed in ``bot.app``; the report rules themselves are unchanged)."""
-
-    def __init__(self, db: Database, clock: Clock, reminders: ReportReminders) -> None:
-        super().__init__(db, clock)
-        self.reminders = reminders
-
-    async def sign(self, specialist_telegram_id: int) -> Signed | Refusal:
-        signed = await super().sign(specialist_telegram_id)
-        if isinstance(signed, Signed):
-            await _quietly(self.reminders.schedule(signed.case.id))
-        return signed
-
-    async def acknowledge(
-        self, health_worker_telegram_id: int, case_id: int
-    ) -> Acknowledged | Refusal:
-        done = await super().acknowledge(health_worker_telegram_id, case_id)
-        if isinstance(done, Acknowledged):
-            await _quietly(self.reminders.cancel(case_id))
-        return done
 
 
 async def _unacknowledged(session: AsyncSession, case_id: int) -> tuple[Case, Report] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,10 +152,19 @@ def _empty_data(case_id: int) -> dict[str, Any]:
     }
 
 
+class ReportHooks(Protocol):
+    """What must change in the same transaction as a signature or an acknowledgement."""
+
+    async def signed(self, session: AsyncSession, case_id: int) -> None: ...
+
+    async def acknowledged(self, session: AsyncSession, case_id: int) -> None: ...
+
+
 class ReportService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, hooks: ReportHooks | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.hooks = hooks
 
     # ------------------------------------------------------------------ writing
 
@@ -328,6 +337,8 @@ class ReportService:
             _clear(dialogue, now)
             await session.flush()
             await session.refresh(case)
+            if self.hooks is not None:
+                await self.hooks.signed(session, case.id)
             worker = await session.get(User, case.health_worker_id)
             assert worker is not None
             audit.record(
@@ -393,6 +404,8 @@ class ReportService:
             )
             await session.refresh(case)
             await session.refresh(report)
+            if self.hooks is not None:
+                await self.hooks.acknowledged(session, case.id)
             specialist = await session.get(User, report.specialist_id)
             assert specialist is not None
             audit.record(

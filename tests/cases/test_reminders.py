@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.directory import Directory, UserView
 from bot.cases.escalation import Escalator, Timers
@@ -18,7 +19,6 @@ from bot.cases.reminders import (
     COORDINATORS,
     REPORT_REMINDER,
     WORKER,
-    RemindingReportService,
     ReportReminders,
 )
 from bot.cases.reports import Acknowledged, Field, ReportPrompt, ReportService, Signed
@@ -50,7 +50,7 @@ class FakeReminderNotifier:
 @dataclass
 class Rig:
     reminders: ReportReminders
-    reports: RemindingReportService
+    reports: ReportService
     escalator: Escalator
     sent: FakeReminderNotifier
 
@@ -64,7 +64,7 @@ def rig(db: Database, clock: ManualClock, settings: Settings) -> Rig:
     )
     offers = OfferService(db, clock, RosterService(db, clock), FakeNotifier(), settings)
     escalator = Escalator(timers, offers, fire={REPORT_REMINDER: reminders.fire})
-    return Rig(reminders, RemindingReportService(db, clock, reminders), escalator, sent)
+    return Rig(reminders, ReportService(db, clock, hooks=reminders), escalator, sent)
 
 
 async def sign(reports: ReportService, c: Consultation, referral: str = "none") -> Signed:
@@ -207,15 +207,19 @@ async def test_fires_once_with_several_processes(
     ]
 
 
-async def test_start_up_sweep_schedules_what_a_crash_missed(
+async def test_a_signature_and_its_reminder_commit_together(
     rig: Rig, factory: Factory, db: Database, clock: ManualClock
 ) -> None:
+    class Failing:
+        async def signed(self, session: AsyncSession, case_id: int) -> None:
+            raise RuntimeError("disk full")
+
+        async def acknowledged(self, session: AsyncSession, case_id: int) -> None:
+            raise AssertionError("not reached")
+
     c = await emergency_case(factory, db)
-    await sign(ReportService(db, clock), c)  # signed, then the process died
-    assert await reminder_timers(db, c.case_id) == []
-    assert await rig.reminders.ensure_scheduled() == 1
-    assert await rig.reminders.ensure_scheduled() == 0  # once per case
-    assert await rig.reminders.schedule(c.case_id) is False
-    clock.advance(EMERGENCY)
-    assert await rig.escalator.tick() == 1
-    assert rig.sent.calls == [(WORKER, (c.case_id, c.health_worker.id))]
+    with pytest.raises(RuntimeError):
+        await sign(ReportService(db, clock, hooks=Failing()), c)
+    assert await reminder_timers(db, c.case_id) == []  # and the report is not signed either
+    assert isinstance(await rig.reports.sign(c.specialist.telegram_id), Signed)
+    assert len(await reminder_timers(db, c.case_id)) == 1
