@@ -2,16 +2,18 @@
 
 Examples::
 
-    sampark broadcast send --text-en "Clinic closed on Monday" --text-hi "सोमवार को क्लिनिक बंद" \
-        --role health_worker --district Pune
+    sampark broadcast send --text en="Clinic closed on Monday" --text ta="திங்கள் கிளினிக் மூடப்படும்" \
+        --text hi="सोमवार को क्लिनिक बंद" --role health_worker --district Pune
     sampark broadcast send --alert --text-en "Road to Khed closed" --district Pune
     sampark broadcast send --text-en "Vaccination camp today" --at 2026-12-04T09:00 --weekly
     sampark broadcast report 12        # counts, then the latest replies
     sampark broadcast cancel 12
 
 Messages go into the outbox; the running bot's sender delivers them within its rate
-limits. ``--at`` without an offset is wall-clock time in ``ROSTER_TIMEZONE``
-(Asia/Kolkata unless configured).
+limits. Each recipient gets the text of their language, else the English one (required);
+``--text-en`` and ``--text-hi`` are the same as ``--text en=…`` and ``--text hi=…``.
+``--at`` without an offset is wall-clock time in ``ROSTER_TIMEZONE`` (Asia/Kolkata unless
+configured).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bot.clitools import run_cli
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain import SPECIALTIES, Role
-from bot.i18n import Catalogs
+from bot.i18n import LANGUAGE_NAMES, Catalogs
 from bot.outbox import Outbox
 from bot.storage.database import Database
 
@@ -44,8 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     send = sub.add_parser("send", help="send (or schedule) a broadcast to a segment")
-    send.add_argument("--text-en", required=True, help="the English text (required)")
-    send.add_argument("--text-hi", help="the Hindi text (Hindi readers get English without)")
+    send.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        metavar="LANG=TEXT",
+        help="the text in one language, e.g. ta=… (repeatable; en required; "
+        f"languages: {', '.join(LANGUAGE_NAMES)}); readers of a language without one get English",
+    )
+    send.add_argument("--text-en", help="the English text (same as --text en=TEXT)")
+    send.add_argument("--text-hi", help="the Hindi text (same as --text hi=TEXT)")
     send.add_argument("--role", action="append", choices=[r.value for r in Role], default=[])
     send.add_argument("--district", action="append", default=[])
     send.add_argument("--facility", action="append", type=int, default=[], metavar="ID")
@@ -112,12 +122,33 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
 
 
+def _texts(args: argparse.Namespace) -> dict[str, str]:
+    """``--text LANG=TEXT`` (and ``--text-en``/``--text-hi``) as ``{language: text}``."""
+    given = [item.partition("=") for item in args.text]
+    given += [("en", "=", args.text_en)] if args.text_en is not None else []
+    given += [("hi", "=", args.text_hi)] if args.text_hi is not None else []
+    texts: dict[str, str] = {}
+    for language, equals, text in given:
+        language = language.strip().lower()
+        if not equals or language not in LANGUAGE_NAMES:
+            raise BroadcastError(
+                f"--text: expected LANG=TEXT with LANG one of {', '.join(LANGUAGE_NAMES)}; "
+                f"got {language + equals + text[:20]!r}"
+            )
+        if language in texts:
+            raise BroadcastError(f"--text: two texts for {language!r}")
+        if not text.strip():
+            raise BroadcastError(f"--text: the {language!r} text is empty")
+        texts[language] = text
+    if "en" not in texts:
+        raise BroadcastError("an English text is required: --text en=TEXT (or --text-en TEXT)")
+    return texts
+
+
 async def _send(service: BroadcastService, settings: Settings, args: argparse.Namespace) -> int:
     if args.weekly and not args.at:
         raise BroadcastError("--weekly needs --at")
-    texts = {"en": args.text_en}
-    if args.text_hi:
-        texts["hi"] = args.text_hi
+    texts = _texts(args)
     segment = {
         "roles": args.role,
         "districts": args.district,

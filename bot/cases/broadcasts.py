@@ -36,7 +36,7 @@ from bot.cases.broadcast_views import (
 from bot.cases.escalation import Timers
 from bot.clock import Clock
 from bot.domain import Status
-from bot.i18n import N_, Catalogs, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Catalogs, Translator
 from bot.outbox import Message, Outbox, OutboxStatus, Priority
 from bot.storage.database import Database
 from bot.storage.models import (
@@ -107,6 +107,13 @@ def _view(row: Broadcast) -> BroadcastView:
     )
 
 
+def _checked(language: str, text: str) -> str:
+    """A text for a known language, trimmed to ``MAX_TEXT``."""
+    if language not in LANGUAGE_NAMES:
+        raise BroadcastError(f"unknown language {language!r}")
+    return text.strip()[:MAX_TEXT]
+
+
 def dedupe_key(broadcast_id: int, user_id: int) -> str:
     return f"broadcast:{broadcast_id}:{user_id}"
 
@@ -140,13 +147,14 @@ class BroadcastService:
         texts: Mapping[str, str] | None = None,
         step: str | None = None,
     ) -> int:
-        """A new draft; returns its id."""
+        """A new draft; returns its id. ``texts``: ``{language code: text}``."""
+        texts = {language: _checked(language, body) for language, body in (texts or {}).items()}
         async with self.db.transaction() as session:
             row = Broadcast(
                 author_id=author_id,
                 kind=Kind(kind).value,
                 segment=normalise_segment(segment),
-                texts=dict(texts or {}),
+                texts=texts,
                 status=BroadcastStatus.DRAFT.value,
                 step=step,
                 created_at=self.clock.now(),
@@ -196,7 +204,7 @@ class BroadcastService:
             if text is not None:
                 language, body = text
                 texts = dict(row.texts or {})
-                texts[language] = body.strip()[:MAX_TEXT]
+                texts[language] = _checked(language, body)
                 row.texts = texts
             if attachment is not None:
                 if attachment.get("type") not in ATTACHMENT_TYPES or not attachment.get("file_id"):

@@ -7,7 +7,8 @@ A coordinator's segment is always within their own district; an administrator ma
 "Only <district>" off to reach every district.
 
 The dialogue lives in the database (the draft broadcast's ``step``): kind → segment →
-English text (typed) → Hindi text (typed, or Skip) → preview → Send now / Cancel. Buttons
+English text (typed) → Translations (a text per language, optional; see
+``broadcast_languages``) → preview → Send now / Schedule / Cancel. Buttons
 carry ``bc:<broadcast id>:<action>:<value>``; every tap checks that the speaker is an
 active coordinator or administrator and the broadcast's author. Recipients of an alert
 tap "Seen" (``seen:<broadcast id>``).
@@ -15,6 +16,7 @@ tap "Seen" (``seen:<broadcast id>``).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,27 +42,27 @@ from bot.cases.broadcasts import (
     recipient_markup,
 )
 from bot.domain import ROLE_LABELS, SPECIALTIES, Role
+from bot.handlers import broadcast_languages as langs
 from bot.handlers import broadcast_when as when
 from bot.handlers import callbacks
 from bot.handlers.context import Ctx, alert, speaker
-from bot.i18n import N_, Translator
+from bot.i18n import LANGUAGE_NAMES, N_, Translator
 
 ONLY_COORDINATORS = N_("Only coordinators and administrators can send broadcasts.")
 NOT_A_RECIPIENT = N_("This message was not sent to you.")
-SECOND_LANGUAGE = "hi"
 ROLES = (Role.HEALTH_WORKER, Role.SPECIALIST, Role.COORDINATOR)
+#: The languages offered as a segment criterion.
 LANGUAGE_LABELS = {"en": "English", "hi": "हिन्दी"}
 CHECK = "✅ "
 STEP_TEXT_EN = "text_en"
-STEP_TEXT_HI = "text_hi"
 STEP_PREVIEW = "preview"
 STEP_SEGMENT = "segment"
 STEP_FACILITIES = "seg_fac"
 STEP_SPECIALTIES = "seg_spec"
 SEGMENT_STEPS = (STEP_SEGMENT, STEP_FACILITIES, STEP_SPECIALTIES)
 MAX_FACILITIES = 20  # buttons on one page
-#: Steps at which a photo or PDF becomes the broadcast's attachment.
-ATTACH_STEPS = (STEP_TEXT_EN, STEP_TEXT_HI, STEP_PREVIEW)
+#: Steps at which a photo or PDF becomes the broadcast's attachment (and typed texts).
+ATTACH_STEPS = (STEP_TEXT_EN, langs.STEP_LANGS, STEP_PREVIEW)
 TIME_PASSED = N_("That time has passed. Please choose a later one.")
 TOO_LONG_FOR_CAPTION = N_(
     "With a picture or file the text can have at most {n} characters. Please type a shorter text."
@@ -161,20 +163,29 @@ async def _segment_text(ctx: Ctx, tr: Translator, b: BroadcastView) -> str:
     )
 
 
-def _preview(tr: Translator, b: BroadcastView, count: int) -> str:
+def _composing(step: str | None) -> bool:
+    """Whether ``step`` takes a photo or PDF as the attachment."""
+    return step in ATTACH_STEPS or langs.language_of(step) is not None
+
+
+async def _readers(ctx: Ctx, b: BroadcastView) -> Counter[str]:
+    """How many of the segment's recipients read each language."""
+    return langs.readers(u.language for u in await ctx.services.broadcasts.resolve(b.segment))
+
+
+def _preview(tr: Translator, b: BroadcastView, counts: Counter[str]) -> str:
     parts = [
         tr.ngettext(
             "Preview ({kind}) for {n} person:",
             "Preview ({kind}) for {n} people:",
-            count,
+            sum(counts.values()),
             kind=_kind_label(tr, b.kind),
-        )
+        ),
+        *langs.preview_texts(b),
     ]
-    for code, label in LANGUAGE_LABELS.items():
-        if b.texts.get(code):
-            parts.append(f"— {label} —\n{b.texts[code]}")
-    if not b.texts.get(SECOND_LANGUAGE):
-        parts.append(tr._("Hindi readers will get the English text."))
+    fallback = langs.fallback_line(tr, b, counts)
+    if fallback:
+        parts.append(fallback)
     if b.attachment:
         parts.append(tr._("📎 With a picture or file."))
     return "\n\n".join(parts)
@@ -362,12 +373,13 @@ async def _next(
     await query.edit_message_text(tr._("Type the message in English."))
 
 
-async def _skip(
+async def _done(
     update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
 ) -> None:
+    """Done under the Translations list (or Skip under an older Hindi question): preview."""
     query = update.callback_query
     assert query is not None
-    if b.step != STEP_TEXT_HI:
+    if b.step not in (langs.STEP_LANGS, langs.LEGACY_HINDI_STEP):
         await alert(update, tr)
         return
     b = await ctx.services.broadcasts.update_draft(b.id, step=STEP_PREVIEW)
@@ -375,6 +387,38 @@ async def _skip(
     await query.edit_message_reply_markup(None)
     if query.message is not None:
         await _send_preview(ctx, tr, b, query.message.chat.id)
+
+
+async def _pick(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """A language tapped in the Translations list: ask for its text."""
+    query = update.callback_query
+    assert query is not None
+    if b.step != langs.STEP_LANGS or value not in LANGUAGE_NAMES:
+        await alert(update, tr)
+        return
+    b = await ctx.services.broadcasts.update_draft(b.id, step=langs.text_step(value))
+    text, markup = langs.prompt(tr, b, value)
+    await query.answer()
+    await query.edit_message_text(text, reply_markup=markup)
+
+
+async def _languages(
+    update: Update, ctx: Ctx, tr: Translator, user: UserView, b: BroadcastView, value: str
+) -> None:
+    """Back from a language's question to the Translations list."""
+    query = update.callback_query
+    assert query is not None
+    if langs.language_of(b.step) is None:
+        await alert(update, tr)
+        return
+    b = await ctx.services.broadcasts.update_draft(b.id, step=langs.STEP_LANGS)
+    counts = await _readers(ctx, b)
+    await query.answer()
+    await query.edit_message_text(
+        langs.list_text(tr, b, counts), reply_markup=langs.list_markup(tr, b, counts)
+    )
 
 
 async def _drop(
@@ -492,8 +536,10 @@ def _preview_markup(tr: Translator, b: BroadcastView) -> InlineKeyboardMarkup:
 
 
 async def _send_preview(ctx: Ctx, tr: Translator, b: BroadcastView, chat_id: int) -> None:
-    count = len(await ctx.services.broadcasts.resolve(b.segment))
-    await ctx.bot.send_message(chat_id, _preview(tr, b, count), reply_markup=_preview_markup(tr, b))
+    counts = await _readers(ctx, b)
+    await ctx.bot.send_message(
+        chat_id, _preview(tr, b, counts), reply_markup=_preview_markup(tr, b)
+    )
 
 
 def _zone(ctx: Ctx) -> ZoneInfo:
@@ -605,7 +651,7 @@ async def _schedule(
 
 
 async def answer(update: Update, ctx: Ctx) -> bool:
-    """Typed text while composing (English, then Hindi); False if not composing."""
+    """Typed text while composing (English, then a language from the list); False if not."""
     message = update.effective_message
     if message is None or not message.text:
         return False
@@ -614,24 +660,19 @@ async def answer(update: Update, ctx: Ctx) -> bool:
         return False
     service = ctx.services.broadcasts
     draft = await service.draft_of(user.id)
-    if draft is None or draft.step not in (STEP_TEXT_EN, STEP_TEXT_HI):
+    if draft is None:
+        return False
+    language = FALLBACK_LANGUAGE if draft.step == STEP_TEXT_EN else langs.language_of(draft.step)
+    if language is None:
         return False
     if draft.attachment and len(message.text) > MAX_CAPTION:
         await message.reply_text(tr._(TOO_LONG_FOR_CAPTION, n=MAX_CAPTION))
         return True
-    if draft.step == STEP_TEXT_EN:
-        await service.update_draft(
-            draft.id, text=(FALLBACK_LANGUAGE, message.text), step=STEP_TEXT_HI
-        )
-        await message.reply_text(
-            tr._("Now type it in Hindi, or tap Skip (Hindi readers then get English)."),
-            reply_markup=InlineKeyboardMarkup([[_button(tr._("Skip"), draft.id, "skip")]]),
-        )
-        return True
-    b = await service.update_draft(
-        draft.id, text=(SECOND_LANGUAGE, message.text), step=STEP_PREVIEW
+    b = await service.update_draft(draft.id, text=(language, message.text), step=langs.STEP_LANGS)
+    counts = await _readers(ctx, b)
+    await message.reply_text(
+        langs.list_text(tr, b, counts), reply_markup=langs.list_markup(tr, b, counts)
     )
-    await _send_preview(ctx, tr, b, message.chat_id)
     return True
 
 
@@ -754,7 +795,7 @@ async def attach(update: Update, ctx: Ctx) -> None:
     service = ctx.services.broadcasts
     draft = await service.draft_of(user.id) if user is not None and user.can_approve else None
     attachment = _attachment_of(message)
-    if draft is None or draft.step not in ATTACH_STEPS or attachment is None:
+    if draft is None or not _composing(draft.step) or attachment is None:
         from bot.handlers import files  # imports this module (through general): import late
 
         await files.incoming(update, ctx)
@@ -777,7 +818,10 @@ _DRAFT_ACTIONS = {
     "spec": _toggle,
     "page": _page,
     "next": _next,
-    "skip": _skip,
+    "tr": _pick,
+    "langs": _languages,
+    "done": _done,
+    "skip": _done,  # under the Hindi question of drafts begun before the Translations step
     "drop": _drop,
     "send": _send_now,
     "when": _when,

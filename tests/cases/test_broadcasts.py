@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.cases import broadcast_cli
 from bot.cases.broadcasts import (
     BROADCAST,
+    MAX_CAPTION,
     BroadcastError,
     BroadcastService,
     BroadcastStatus,
@@ -21,7 +22,7 @@ from bot.cases.escalation import Timers
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.domain import Role, Status
-from bot.i18n import Catalogs
+from bot.i18n import LANGUAGE_NAMES, Catalogs
 from bot.outbox import Outbox
 from bot.storage.database import Database
 from bot.storage.models import OutboxMessage
@@ -287,3 +288,62 @@ async def test_cli_send_schedule_report_cancel(
     code, _, err = await cli(["send", "--role", "nobody", "--text-en", "x"], capsys)
     assert code == 2
     assert "invalid choice" in err
+
+
+async def test_a_text_in_every_language_and_its_caption(
+    service: BroadcastService, factory: Factory, db: Database
+) -> None:
+    """Each of the 13 languages gets its own text, as the caption under a photo too."""
+    readers = {code: await factory.health_worker(language=code) for code in LANGUAGE_NAMES}
+    texts = {
+        code: (f"{name} " * 300)[: MAX_CAPTION - 1] + "." for code, name in LANGUAGE_NAMES.items()
+    }
+    bid = await service.create(None, Kind.ALERT, texts=texts)
+    with pytest.raises(BroadcastError):
+        await service.update_draft(bid, text=("xx", "no such language"))
+    await service.update_draft(bid, attachment={"type": "photo", "file_id": "AgAD"})
+    assert await service.send(bid) == len(LANGUAGE_NAMES)
+    by_chat = {row.chat_id: row.params["caption"] for row in await rows(db)}
+    for code, user in readers.items():
+        caption = by_chat[user.telegram_id]
+        heading = service.catalogs.get(code)._("⚠️ ALERT")
+        assert caption.startswith(heading), code
+        assert len(caption) == MAX_CAPTION  # heading + text, cut at Telegram's limit
+        assert texts[code].strip()[:100] in caption, code
+    report = await service.report(bid)
+    assert report.by_language == dict.fromkeys(LANGUAGE_NAMES, 1)
+
+
+async def test_cli_texts_for_any_language(
+    cli_env: None, factory: Factory, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--text LANG=TEXT`` for any language; ``--text-en``/``--text-hi`` still work."""
+    people = {code: await factory.health_worker(language=code) for code in ("ta", "ur", "bn", "hi")}
+    tamil, urdu = "ஞாயிறு அன்று போலியோ முகாம்", "اتوار کو پولیو مہم"
+    code, out, err = await cli(
+        [
+            *("send", "--text", "en=Polio drive", "--text", f"ta={tamil}", "--text", f"UR={urdu}"),
+            *("--text-hi", "पोलियो अभियान", "--role", "health_worker"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "4 messages queued" in out
+    got = {row.chat_id: row.params["text"] for row in await rows(db)}
+    assert {c: got[u.telegram_id] for c, u in people.items()} == {
+        "ta": tamil,
+        "ur": urdu,
+        "bn": "Polio drive",
+        "hi": "पोलियो अभियान",
+    }
+    for argv, message in (
+        (["--text", "ta=" + tamil], "English text is required"),
+        (["--text", "en=a", "--text-en", "b"], "two texts for 'en'"),
+        (["--text", "xx=hello", "--text-en", "b"], "LANG=TEXT"),
+        (["--text", "hello", "--text-en", "b"], "LANG=TEXT"),
+        (["--text", "en= "], "empty"),
+    ):
+        code, _, err = await cli(["send", *argv], capsys)
+        assert code == 2, argv
+        assert message in err, err
+    assert len(await rows(db)) == 4

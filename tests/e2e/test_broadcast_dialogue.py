@@ -16,7 +16,9 @@ from redis.asyncio import Redis
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.domain import Role, Status
+from bot.handlers import broadcast_languages as langs
 from bot.handlers import broadcast_when as when
+from bot.i18n import LANGUAGE_NAMES
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
@@ -25,7 +27,12 @@ from bot.sandbox.script import Person, Transcript
 from bot.storage.models import User
 from tests.e2e.conftest import World
 from tests.e2e.people import coordinator
-from tests.e2e.test_broadcasts import delivered, from_bot
+from tests.e2e.test_broadcasts import delivered, from_bot, translate
+
+FALLBACK = (
+    "{n} person will get English (no text in their language).",
+    "{n} people will get English (no text in their language).",
+)
 
 
 @pytest.fixture
@@ -112,10 +119,96 @@ async def to_preview(world: World, ravi: Person, text: str) -> int:
     await ravi.tap(segment, en._("Next"))
     await ravi.expect_edit(segment, en._("Type the message in English."))
     await ravi.send(text)
-    ask = await ravi.expect(en._("Skip"))
-    await ravi.tap(ask, en._("Skip"))
+    listing = await ravi.expect(en._(langs.TRANSLATIONS))
+    await ravi.tap(listing, en._("Done"))
     preview = await ravi.expect("Preview", text)
     return preview.message_id
+
+
+async def readers(world: World, *languages: str) -> list[int]:
+    """Health workers of Dharwad reading ``languages`` (telegram ids, in that order)."""
+    chats = []
+    async with world.runtime.db.transaction() as session:
+        for i, language in enumerate(languages):
+            chat = (await world.client.create_user(f"Reader {i}", started=True)).id
+            chats.append(chat)
+            session.add(
+                User(
+                    telegram_id=chat,
+                    role=Role.HEALTH_WORKER,
+                    status=Status.ACTIVE,
+                    language=language,
+                    full_name=f"Reader {i}",
+                    district="Dharwad",
+                    created_at=world.services.clock.now(),
+                )
+            )
+    return chats
+
+
+TAMIL = "ஞாயிறு அன்று போலியோ முகாம்"
+URDU = "اتوار کو پولیو مہم"
+
+
+async def test_translations_reach_each_reader_in_their_language(world: World) -> None:
+    """English + Tamil + Urdu: the Tamil and Urdu readers get theirs, the Bengali English."""
+    ravi = await coordinator(world)
+    tamil, urdu, bengali, tamil2 = await readers(world, "ta", "ur", "bn", "ta")
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, "Broadcast")
+    segment = await ravi.expect_edit(start, "Recipients now:")
+    await ravi.tap(segment, en._("Health worker"))
+    segment = await ravi.expect_edit(segment, "Recipients now: 4 people.")
+    await ravi.tap(segment, en._("Next"))
+    await ravi.expect_edit(segment, en._("Type the message in English."))
+    await ravi.send("Polio drive on Sunday")
+    listing = await ravi.expect(
+        en._(langs.TRANSLATIONS),
+        en.ngettext(*FALLBACK, 4),
+    )
+    # English first, then the segment's languages by readers, then the rest; named in their
+    # own script; ASCII callback data carrying the language code
+    names = listing.button_texts()
+    assert names[:4] == ["✓ English", "தமிழ் · 2", "বাংলা · 1", "اردو · 1"]
+    assert names[4:-1] == [
+        LANGUAGE_NAMES[c] for c in LANGUAGE_NAMES if c not in ("en", "ta", "bn", "ur")
+    ]
+    assert names[-1] == en._("Done")
+    assert all(data.isascii() for data in listing.callback_datas())
+    # Back from a language's question keeps the list as it was
+    await ravi.tap(listing, "বাংলা · 1")
+    asked = await ravi.expect_edit(listing, en._(langs.TYPE_IN, language="বাংলা"))
+    await ravi.tap(asked, en._("Back"))
+    listing = await ravi.expect_edit(asked, en._(langs.TRANSLATIONS))
+    assert "বাংলা · 1" in listing.button_texts()
+    listing = await translate(world, ravi, listing, "ta", TAMIL)
+    listing = await translate(world, ravi, listing, "ur", URDU)
+    assert listing.button_texts()[:4] == ["✓ English", "✓ தமிழ் · 2", "বাংলা · 1", "✓ اردو · 1"]
+    assert en.ngettext(*FALLBACK, 1) in (listing.text or "")
+    # a language cannot be forged in, nor a text step skipped to
+    bid = int(listing.callback_datas()[0].split(":")[1])
+    await ravi.alert(await ravi.tap(listing, f"bc:{bid}:tr:xx", forged=True))
+    await ravi.alert(await ravi.tap(listing, f"bc:{bid}:send:0", forged=True))
+    await ravi.tap(listing, en._("Done"))
+    preview = await ravi.expect(
+        "Preview",
+        "— English —\nPolio drive on Sunday",
+        f"— தமிழ் —\n{TAMIL}",
+        f"— اردو —\n{URDU}",
+        en.ngettext(*FALLBACK, 1),
+    )
+    assert "বাংলা" not in (preview.text or "")
+    await ravi.tap(preview, en._("Send now"))
+    await ravi.expect_edit(preview, "Recipients")
+    await delivered(world, bid, 4)
+    assert await from_bot(world, tamil) == [TAMIL]
+    assert await from_bot(world, tamil2) == [TAMIL]
+    assert await from_bot(world, urdu) == [URDU]
+    assert await from_bot(world, bengali) == ["Polio drive on Sunday"]
+    report = await world.services.broadcasts.report(bid)
+    assert report.by_language == {"ta": 2, "ur": 1, "en": 1}
 
 
 async def test_scheduled_from_the_dialogue_goes_once_at_its_time(

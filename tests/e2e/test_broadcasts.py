@@ -19,7 +19,9 @@ from redis.asyncio import Redis
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.domain import Role, Status
-from bot.sandbox.client import SandboxClient
+from bot.handlers import broadcast_languages as langs
+from bot.i18n import LANGUAGE_NAMES
+from bot.sandbox.client import ChatMessage, SandboxClient
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.limits import Limits
 from bot.sandbox.live import running_bot
@@ -70,6 +72,28 @@ async def delivered(world: World, bid: int, n: int, within: float = 30.0) -> Non
         await asyncio.sleep(0.1)
 
 
+def language_button(listing: ChatMessage, code: str) -> str:
+    """The label of ``code``'s button in the Translations list."""
+    for row in listing.buttons:
+        for b in row:
+            if (b.callback_data or "").endswith(f":tr:{code}"):
+                return b.text
+    raise AssertionError(f"no button for {code!r}")
+
+
+async def translate(
+    world: World, ravi: Person, listing: ChatMessage, code: str, text: str
+) -> ChatMessage:
+    """Tap ``code`` in the Translations list, type its text; the list shown again."""
+    en = world.catalogs.get("en")
+    await ravi.tap(listing, language_button(listing, code))
+    await ravi.expect_edit(listing, en._(langs.TYPE_IN, language=LANGUAGE_NAMES[code]))
+    await ravi.send(text)
+    listing = await ravi.expect(en._(langs.TRANSLATIONS))
+    assert langs.GIVEN + LANGUAGE_NAMES[code] in language_button(listing, code)
+    return listing
+
+
 async def compose(world: World, ravi: Person, kind: str, english: str, hindi: str | None) -> int:
     """Walk the /broadcast dialogue to the preview and tap Send now; the broadcast's id."""
     en = world.catalogs.get("en")
@@ -82,13 +106,10 @@ async def compose(world: World, ravi: Person, kind: str, english: str, hindi: st
     await ravi.tap(segment, en._("Next"))
     await ravi.expect_edit(segment, en._("Type the message in English."))
     await ravi.send(english)
-    ask = await ravi.expect(
-        en._("Now type it in Hindi, or tap Skip (Hindi readers then get English).")
-    )
-    if hindi is None:
-        await ravi.tap(ask, en._("Skip"))
-    else:
-        await ravi.send(hindi)
+    listing = await ravi.expect(en._(langs.TRANSLATIONS))
+    if hindi is not None:
+        listing = await translate(world, ravi, listing, "hi", hindi)
+    await ravi.tap(listing, en._("Done"))
     preview = await ravi.expect("Preview", english)
     await ravi.tap(preview, en._("Send now"))
     report = await ravi.expect_edit(preview, "Recipients")
