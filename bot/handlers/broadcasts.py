@@ -663,12 +663,16 @@ async def answer(update: Update, ctx: Ctx) -> bool:
     if draft is None:
         return False
     language = FALLBACK_LANGUAGE if draft.step == STEP_TEXT_EN else langs.language_of(draft.step)
-    if language is None:
+    if language is None and draft.step != langs.STEP_LANGS:
         return False
-    if draft.attachment and len(message.text) > MAX_CAPTION:
-        await message.reply_text(tr._(TOO_LONG_FOR_CAPTION, n=MAX_CAPTION))
-        return True
-    b = await service.update_draft(draft.id, text=(language, message.text), step=langs.STEP_LANGS)
+    b = draft  # typed at the list without a language tapped: taken for nothing, list again
+    if language is not None:
+        if draft.attachment and len(message.text) > MAX_CAPTION:
+            await message.reply_text(tr._(TOO_LONG_FOR_CAPTION, n=MAX_CAPTION))
+            return True
+        b = await service.update_draft(
+            draft.id, text=(language, message.text), step=langs.STEP_LANGS
+        )
     counts = await _readers(ctx, b)
     await message.reply_text(
         langs.list_text(tr, b, counts), reply_markup=langs.list_markup(tr, b, counts)
