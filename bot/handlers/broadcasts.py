@@ -51,8 +51,7 @@ from bot.i18n import LANGUAGE_NAMES, N_, Translator
 ONLY_COORDINATORS = N_("Only coordinators and administrators can send broadcasts.")
 NOT_A_RECIPIENT = N_("This message was not sent to you.")
 ROLES = (Role.HEALTH_WORKER, Role.SPECIALIST, Role.COORDINATOR)
-#: The languages offered as a segment criterion.
-LANGUAGE_LABELS = {"en": "English", "hi": "हिन्दी"}
+LANGUAGES_PER_ROW = 4  # the segment's language buttons: thirteen names in their own scripts
 CHECK = "✅ "
 STEP_TEXT_EN = "text_en"
 STEP_PREVIEW = "preview"
@@ -110,12 +109,13 @@ def _segment_markup(tr: Translator, b: BroadcastView, user: UserView) -> InlineK
                 )
             ]
         )
-    rows.append(
-        [
-            _button((CHECK if code in b.segment["languages"] else "") + label, b.id, "lang", code)
-            for code, label in LANGUAGE_LABELS.items()
-        ]
-    )
+    languages = [
+        _button((CHECK if code in b.segment["languages"] else "") + name, b.id, "lang", code)
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+    rows += [
+        languages[i : i + LANGUAGES_PER_ROW] for i in range(0, len(languages), LANGUAGES_PER_ROW)
+    ]
     rows.append(
         [
             _button(_counted(tr._("Facilities"), b.segment["facilities"]), b.id, "page", "fac"),
@@ -340,7 +340,7 @@ async def _toggle(
     step, key, allowed = {
         "role": (STEP_SEGMENT, "roles", {r.value for r in ROLES}),
         "dist": (STEP_SEGMENT, "districts", {"0"}),
-        "lang": (STEP_SEGMENT, "languages", set(LANGUAGE_LABELS)),
+        "lang": (STEP_SEGMENT, "languages", set(LANGUAGE_NAMES)),
         "spec": (STEP_SPECIALTIES, "specialties", set(SPECIALTIES)),
         "fac": (STEP_FACILITIES, "facilities", set()),
     }[action]

@@ -280,3 +280,18 @@ async def test_a_time_that_passed_meanwhile_is_refused(world: World, clock: Manu
     clock.advance(when.moment(first, hhmm, zone) - clock.now() + timedelta(minutes=1))
     refused = await ravi.tap(repeat, en._("Only once"))
     await ravi.alert(refused, en._("That time has passed. Please choose a later one."))
+
+
+async def test_any_of_the_thirteen_languages_is_a_segment(world: World) -> None:
+    """Ticking தமிழ் in the segment reaches the Tamil readers and nobody else."""
+    ravi = await coordinator(world)
+    await readers(world, "ta", "ur", "ta")
+    en = world.catalogs.get("en")
+    await ravi.send("/broadcast")
+    start = await ravi.expect(en._("What do you want to send?"))
+    await ravi.tap(start, "Broadcast")
+    segment = await ravi.expect_edit(start, "Recipients now:")
+    assert set(LANGUAGE_NAMES.values()) <= set(segment.button_texts())
+    await ravi.tap(segment, LANGUAGE_NAMES["ta"])
+    segment = await ravi.expect_edit(segment, "Recipients now: 2 people.")
+    assert "✅ " + LANGUAGE_NAMES["ta"] in segment.button_texts()
