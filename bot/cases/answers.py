@@ -11,29 +11,17 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+#: Unit words a health worker may type after the number, in every language Sampark speaks
+#: (each age prompt's examples among them; ``tests/cases/test_answers.py`` checks that).
+_UNIT_WORDS = {
+    "y": "y yr yrs year years साल वर्ष बरस वर्षे বছর বছৰ વર્ષ సంవత్సరం సంవత్సరాలు ఏళ్ళు ఏళ్లు "
+    "ஆண்டு ஆண்டுகள் வருடம் வருடங்கள் வயது ವರ್ಷ ವರ್ಷಗಳು വർഷം വയസ്സ് ବର୍ଷ ਸਾਲ سال برس",
+    "m": "m mo month months महीना महीने मास महिना महिने মাস মাহ મહિના મહિનો నెల నెలలు "
+    "மாதம் மாதங்கள் ತಿಂಗಳು ತಿಂಗಳುಗಳು മാസം ମାସ ਮਹੀਨਾ ਮਹੀਨੇ مہینہ مہینے ماہ",
+    "d": "d day days दिन दिवस দিন દિવસ రోజు రోజులు நாள் நாட்கள் ದಿನ ದಿನಗಳು ദിവസം ଦିନ ਦਿਨ دن",
+}
 AGE_UNITS: dict[str, str] = {
-    # years
-    "y": "y",
-    "yr": "y",
-    "yrs": "y",
-    "year": "y",
-    "years": "y",
-    "साल": "y",
-    "वर्ष": "y",
-    "बरस": "y",
-    # months
-    "m": "m",
-    "mo": "m",
-    "month": "m",
-    "months": "m",
-    "महीना": "m",
-    "महीने": "m",
-    "मास": "m",
-    # days
-    "d": "d",
-    "day": "d",
-    "days": "d",
-    "दिन": "d",
+    word: unit for unit, words in _UNIT_WORDS.items() for word in words.split()
 }
 AGE_LIMITS = {"y": 120, "m": 36, "d": 90}
 
@@ -58,7 +46,8 @@ def _digits(text: str) -> str:
 
 def parse_age(text: str) -> Age:
     """``45``, ``45 years``, ``8 months``, ``10 d``, ``४५ साल`` → ``Age``."""
-    match = re.fullmatch(r"\s*(\d{1,3})\s*([^\d\s.]*)\s*\.?\s*", _digits(text.lower()))
+    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # bidi marks
+    match = re.fullmatch(r"\s*(\d{1,3})\s*([^\d\s.]*)\s*\.?\s*", _digits(visible.lower()))
     if not match:
         raise ValueError("age_format")
     value, unit_word = int(match.group(1)), match.group(2)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cases import answers
 from bot.cases.codes import PATTERN, new_code, normalise
+from bot.cases.drafts import Step
+from bot.handlers.case_texts import DRAFT_QUESTIONS
+from bot.i18n import Catalogs
 
 PARSERS = [
     answers.parse_age,
@@ -54,7 +59,10 @@ def test_any_plausible_age_in_years(value: int) -> None:
         ("8 months", (8, "m")),
         ("10d", (10, "d")),
         ("४५ साल", (45, "y")),
-        ("৩ মাস", None),
+        ("৩ মাস", (3, "m")),
+        ("৪৫ বছর", (45, "y")),
+        ("10 நாட்கள்", (10, "d")),
+        ("3 weeks", None),
         ("3 महीने", (3, "m")),
         ("2 years.", (2, "y")),
     ],
@@ -109,3 +117,15 @@ def test_typed_codes() -> None:
     assert normalise("k7f3qx") == "K7F-3QX"
     assert normalise("K7F-3Q") is None
     assert normalise("K0F-3QX") is None
+
+
+@pytest.mark.parametrize("language", Catalogs().available)
+def test_the_age_prompts_examples_are_accepted(language: str) -> None:
+    """Whatever the prompt shows as an example ("8 மாதம்", "10 దిన"), typing it works."""
+    prompt = Catalogs().get(language)._(DRAFT_QUESTIONS[Step.AGE])
+    months = re.search(r"\b8 ([^\s,.،।۔]+)", prompt)
+    days = re.search(r"\b10 ([^\s,.،।۔]+)", prompt)
+    assert months and days, prompt
+    assert answers.parse_age(f"8 {months.group(1)}") == answers.Age(8, "m")
+    assert answers.parse_age(f"10 {days.group(1)}") == answers.Age(10, "d")
+    assert answers.parse_age(f"\u200f8 {months.group(1)}\u200f") == answers.Age(8, "m")
