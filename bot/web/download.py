@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bot.security.blobstore import BlobStore
+from bot.web.server import BASE_HEADERS
 
 COMPRESS_LEVEL = 1
 
@@ -53,8 +54,10 @@ async def stream_zip(
     filename: str,
 ) -> web.StreamResponse:
     """Send ``entries`` (name in the zip, blob id) as ``filename``; chunked, bounded memory."""
+    # Prepared here, so the security middleware cannot add its headers afterwards.
     response = web.StreamResponse(
         headers={
+            **BASE_HEADERS,
             "Content-Type": "application/zip",
             "Content-Disposition": f'attachment; filename="{filename}"',
         }

@@ -10,7 +10,11 @@ Link mode (token in the path)::
 Mini App mode: ``GET /app/{case_code}`` is the same page (frameable by Telegram); its API
 is ``/m/{case_code}/…`` with the same paths, and every request carries the Mini App's
 ``initData`` in ``X-Telegram-Init-Data``, verified here (``bot.security.webapp_auth``) and
-then checked against the one rule of who may see a case.
+then checked against the one rule of who may see a case. A navigation cannot carry that
+header, so the Mini App downloads through a ticket: ``POST /m/{case_code}/download-ticket``
+answers ``{"url": "/d/{ticket}"}`` (60 s, one use, bound to the case and the Telegram
+user, :mod:`bot.security.download_tickets`) and ``GET /d/{ticket}`` streams the zip,
+after checking the rule again (404 unknown, 410 used or expired).
 
 Every request is checked again (revocation and reassignment take effect at once) and
 audited by :class:`~bot.security.capability_links.LinkService`: page, study and download
@@ -36,6 +40,7 @@ from bot.imaging.dicom_render import window_presets
 from bot.imaging.errors import ImagingError
 from bot.imaging.viewer_frames import Size
 from bot.security.capability_links import Denied, LinkAccess, MemberAccess
+from bot.security.download_tickets import TICKET_SECONDS, DownloadTickets, TicketRefusal
 from bot.security.webapp_auth import InitDataError, verify_init_data
 from bot.services import Services
 from bot.web import assets
@@ -66,10 +71,11 @@ class Grant:
 class Viewer:
     """Handlers of both modes; one instance per web application."""
 
-    def __init__(self, services: Services, studies: StudyService) -> None:
+    def __init__(self, services: Services, studies: StudyService, tickets: DownloadTickets) -> None:
         self.services = services
         self.studies = studies
         self.links = services.links
+        self.tickets = tickets
         self._frame_audits: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -252,6 +258,42 @@ class Viewer:
             request, self.services.blobs, study.downloads, f"study-{case.code}.zip"
         )
 
+    async def download_ticket(self, request: web.Request) -> web.StreamResponse:
+        """``POST /m/{code}/download-ticket``: a one-use URL for the zip (Mini App only)."""
+        got = await self._member(request, "download", audit_grant=False)
+        if isinstance(got, web.Response):
+            return got
+        if isinstance(got, Denied):
+            return api_error(self._request_tr(request), got.status)
+        study = await self.studies.study(got.case_id)
+        if not study.downloads:
+            return api_error(self._request_tr(request), 404, "not_found")
+        user = await self.services.directory.by_id(got.user_id)
+        if user is None:
+            return api_error(self._request_tr(request), 403)
+        ticket = await self.tickets.issue(got.case_id, user.telegram_id)
+        return web.json_response({"url": f"/d/{ticket}", "expires_in": TICKET_SECONDS})
+
+    async def ticket_download(self, request: web.Request) -> web.StreamResponse:
+        """``GET /d/{ticket}``: the zip, once, within a minute of the ticket's issue."""
+        client = self._client(request)
+        tr = self._request_tr(request)
+        used = await self.tickets.consume(request.match_info["ticket"], **client)
+        if isinstance(used, TicketRefusal):
+            return error_page(tr, used.status)
+        got = await self.links.authorize_member(
+            used.telegram_id, used.case_id, action="download", **client
+        )
+        if isinstance(got, Denied):
+            return error_page(tr, got.status)
+        case = await self.studies.case(got.case_id)
+        study = await self.studies.study(got.case_id)
+        if case is None or not study.downloads:
+            return error_page(tr, 404)
+        return await stream_zip(
+            request, self.services.blobs, study.downloads, f"study-{case.code}.zip"
+        )
+
 
 def _series_json(tr: Any, number: int, series: Series) -> dict[str, Any]:
     ct = series.grayscale and (series.modality or "").upper() == "CT"
@@ -327,7 +369,10 @@ def setup(app: web.Application) -> None:
     """Mount both modes' routes (the static assets are ``bot.web.assets``)."""
     services: Services = app[SERVICES]
     attachments = services.attachments
-    viewer = Viewer(services, StudyService(attachments.db, services.blobs, attachments.pool))
+    tickets = DownloadTickets(services.links.kv, services.clock, attachments.db)
+    viewer = Viewer(
+        services, StudyService(attachments.db, services.blobs, attachments.pool), tickets
+    )
     app[VIEWER] = viewer
     router = app.router
     router.add_get("/s/{token}", viewer.link_page)
@@ -336,3 +381,5 @@ def setup(app: web.Application) -> None:
         router.add_get(f"{base}/study", viewer.study)
         router.add_get(f"{base}/series/{{series}}/frames/{{index}}.jpg", viewer.frame)
         router.add_get(f"{base}/download.zip", viewer.download)
+    router.add_post("/m/{code}/download-ticket", viewer.download_ticket)
+    router.add_get("/d/{ticket}", viewer.ticket_download)

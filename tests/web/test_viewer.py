@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -306,3 +307,121 @@ async def test_a_series_the_viewer_cannot_show_is_still_downloaded(env: Env) -> 
         io.BytesIO(await (await env.client.get(f"{base}/download.zip")).read())
     )
     assert archive.namelist() == ["S01/00001.dcm", "S01/00002.dcm", "S01/00003.dcm"]
+
+
+async def ticket(env: Env, code: str, telegram_id: int) -> tuple[int, dict[str, object]]:
+    answer = await env.client.post(
+        f"/m/{code}/download-ticket",
+        headers={"X-Telegram-Init-Data": init_data(env.clock, telegram_id)},
+    )
+    return answer.status, await answer.json()
+
+
+async def test_a_download_ticket_needs_valid_init_data_and_access(env: Env) -> None:
+    _, code, _, spec_id = await accepted_case(env, (chest_film_dicom(256), "film.dcm"))
+    spec = await env.services.directory.by_id(spec_id)
+    assert spec is not None
+    url = f"/m/{code}/download-ticket"
+    forged = init_data(env.clock, spec.telegram_id, token="999:FORGED")
+    assert (await env.client.post(url, headers={"X-Telegram-Init-Data": forged})).status == 401
+    assert (await env.client.post(url)).status == 401
+    stale = init_data(env.clock, spec.telegram_id, age=timedelta(hours=3))
+    assert (await env.client.post(url, headers={"X-Telegram-Init-Data": stale})).status == 401
+    stranger = await env.factory.specialist()
+    status, _ = await ticket(env, code, stranger.telegram_id)
+    assert status == 403
+    # Only in Mini App mode, and only by POST.
+    headers = {"X-Telegram-Init-Data": init_data(env.clock, spec.telegram_id)}
+    assert (await env.client.get(url, headers=headers)).status == 405
+    status, body = await ticket(env, code, spec.telegram_id)
+    assert status == 200 and body["expires_in"] == 60
+    assert isinstance(body["url"], str) and body["url"].startswith("/d/")
+    assert len(body["url"]) >= len("/d/") + 22  # at least 128 bits, URL-safe
+    # Only a hash of the ticket is stored.
+    ticket_text = body["url"].removeprefix("/d/")
+    keys = [key async for key in env.services.links.kv.redis.scan_iter()]
+    assert keys and all(ticket_text.encode() not in key for key in keys)
+    for key in keys:
+        value = await env.services.links.kv.redis.get(key)
+        assert value is None or ticket_text.encode() not in value
+
+
+async def test_a_ticket_streams_the_zip_once(env: Env) -> None:
+    case_id, code, _, spec_id = await accepted_case(
+        env, (chest_film_dicom(256), "film.dcm"), (ct_series_zip(4, 64), "ct.zip")
+    )
+    spec = await env.services.directory.by_id(spec_id)
+    assert spec is not None
+    status, body = await ticket(env, code, spec.telegram_id)
+    assert status == 200
+    url = str(body["url"])
+    answer = await env.client.get(url)
+    assert answer.status == 200 and answer.headers["Content-Type"] == "application/zip"
+    assert answer.headers.get("Transfer-Encoding") == "chunked"
+    assert code in answer.headers["Content-Disposition"]
+    assert answer.headers["Cache-Control"] == "no-store"
+    archive = zipfile.ZipFile(io.BytesIO(await answer.read()))
+    assert archive.namelist() == ["S01/00001.dcm", *[f"S02/{n:05d}.dcm" for n in range(1, 5)]]
+    for name in archive.namelist():
+        ds = pydicom.dcmread(io.BytesIO(archive.read(name)))
+        assert FAKE_PATIENT not in str(ds.get("PatientName", ""))
+    granted = await audit_rows(env, "link.access")
+    assert len(granted) == 1 and granted[0].details["case_id"] == case_id
+    assert granted[0].details["operation"] == "download"
+    assert granted[0].actor_telegram_id == spec.telegram_id
+
+    again = await env.client.get(url)
+    assert again.status == 410 and "text/html" in again.headers["Content-Type"]
+    assert len(await audit_rows(env, "link.access")) == 1
+    denied = await audit_rows(env, "link.denied")
+    assert len(denied) == 1
+    assert denied[0].details["reason"] == "ticket_used"
+    assert url.removeprefix("/d/") not in json.dumps(denied[0].details)
+
+
+async def test_an_expired_or_unknown_ticket_is_refused(env: Env) -> None:
+    _, code, _, spec_id = await accepted_case(env, (chest_film_dicom(256), "film.dcm"))
+    spec = await env.services.directory.by_id(spec_id)
+    assert spec is not None
+    _, body = await ticket(env, code, spec.telegram_id)
+    env.clock.advance(timedelta(seconds=61))
+    assert (await env.client.get(str(body["url"]))).status == 410
+    assert (await env.client.get("/d/" + "A" * 32)).status == 404
+    assert (await env.client.get("/d/short")).status == 404
+
+
+async def test_two_racing_uses_of_a_ticket_get_one_zip(env: Env) -> None:
+    _, code, _, spec_id = await accepted_case(env, (chest_film_dicom(256), "film.dcm"))
+    spec = await env.services.directory.by_id(spec_id)
+    assert spec is not None
+    _, body = await ticket(env, code, spec.telegram_id)
+    first, second = await asyncio.gather(
+        env.client.get(str(body["url"])), env.client.get(str(body["url"]))
+    )
+    assert sorted([first.status, second.status]) == [200, 410]
+    await first.read()
+    await second.read()
+
+
+async def test_a_ticket_is_bound_to_its_case_and_rechecked(env: Env) -> None:
+    _, code, _, spec_id = await accepted_case(env, (chest_film_dicom(256), "film.dcm"))
+    _, other_code, _, _ = await accepted_case(env, (chest_film_dicom(128), "other.dcm"))
+    spec = await env.services.directory.by_id(spec_id)
+    assert spec is not None
+    # The other case's specialist is someone else: no ticket for it.
+    status, _ = await ticket(env, other_code, spec.telegram_id)
+    assert status == 403
+    _, body = await ticket(env, code, spec.telegram_id)
+    answer = await env.client.get(str(body["url"]))
+    assert answer.status == 200
+    assert other_code not in answer.headers["Content-Disposition"]
+    assert code in answer.headers["Content-Disposition"]
+    await answer.read()
+    # Reassigned away between issue and use: refused.
+    _, body = await ticket(env, code, spec.telegram_id)
+    someone_else = await env.factory.specialist()
+    async with env.services.attachments.db.transaction() as session:
+        case = await session.scalar(select(Case).where(Case.code == code))
+        assert case is not None
+        case.specialist_id = someone_else.id
+    assert (await env.client.get(str(body["url"]))).status == 403

@@ -503,14 +503,17 @@
     a.addEventListener('click', async (ev) => {
       ev.preventDefault();
       say(label('loading'));
+      // A navigation cannot carry initData: ask for a one-use ticket URL and let the
+      // browser stream the zip to disk (no Blob of the whole study in memory).
       try {
-        const r = await fetch(a.href, { headers });
+        const r = await fetch(base + '/download-ticket', {
+          method: 'POST', headers, credentials: 'same-origin',
+        });
         if (!r.ok) throw await failure(r);
-        const url = URL.createObjectURL(await r.blob());
+        const ticket = await r.json();
         const t = document.createElement('a');
-        t.href = url; t.download = (S.study.case && S.study.case.code || 'study') + '.zip';
+        t.href = ticket.url; t.download = (S.study.case && S.study.case.code || 'study') + '.zip';
         document.body.append(t); t.click(); t.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 60000);
         say('');
       } catch (err) { handleError(err); }
     });

@@ -161,6 +161,17 @@ def fake_app(fake: FakeStudy) -> web.Application:
             headers={"Content-Disposition": 'attachment; filename="study.zip"'},
         )
 
+    async def download_ticket(request: web.Request) -> web.StreamResponse:
+        return check(request) or web.json_response({"url": "/d/ticket-1", "expires_in": 60})
+
+    async def ticket_download(request: web.Request) -> web.StreamResponse:
+        fake.requests.append(request)
+        return web.Response(
+            body=b"PK\x05\x06" + bytes(18),
+            content_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="study.zip"'},
+        )
+
     app = web.Application(middlewares=[security_headers])
     assets.setup(app)
     app.router.add_get("/s/{token}", page)
@@ -169,4 +180,6 @@ def fake_app(fake: FakeStudy) -> web.Application:
         app.router.add_get(prefix + "/study", study)
         app.router.add_get(prefix + "/series/{series}/frames/{index:\\d+}.jpg", frame)
         app.router.add_get(prefix + "/download.zip", download)
+    app.router.add_post("/m/{code}/download-ticket", download_ticket)
+    app.router.add_get("/d/{ticket}", ticket_download)
     return app

@@ -284,6 +284,33 @@ async def test_mini_app_sends_init_data_on_every_request(
     assert any(r.path == "/m/C-0042/series/s1/frames/0.jpg" for r in api)
 
 
+async def test_mini_app_downloads_through_a_ticket_not_a_blob(
+    browser: Browser, site: str, fake: FakeStudy
+) -> None:
+    init_data = "query_id=AAE&user=%7B%22id%22%3A42%7D&auth_date=1700000000&hash=abc"
+    watched = await phone_page(browser)
+    page = watched.page
+    await page.add_init_script(
+        """(() => {
+          window.__blobs = 0; const create = URL.createObjectURL;
+          URL.createObjectURL = (b) => { if (b.type === 'application/zip' || b.size > 1000000)
+            window.__blobs += 1; return create(b); };
+        })()"""
+    )
+    await page.goto(f"{site}/app/C-0042#tgWebAppData={quote(init_data)}&tgWebAppVersion=8.0")
+    await wait_until(page, FIRST_IMAGE)
+    async with page.expect_download() as download_info:
+        await page.click("#download")
+    download = await download_info.value
+    assert download.url.endswith("/d/ticket-1")
+    paths = [(r.method, r.path) for r in fake.requests]
+    assert ("POST", "/m/C-0042/download-ticket") in paths and ("GET", "/d/ticket-1") in paths
+    assert ("GET", "/m/C-0042/download.zip") not in paths
+    ticket = next(r for r in fake.requests if r.path.endswith("/download-ticket"))
+    assert ticket.headers.get("X-Telegram-Init-Data") == init_data
+    assert await page.evaluate("window.__blobs") == 0
+
+
 async def test_mini_app_without_init_data_shows_the_refusal(browser: Browser, site: str) -> None:
     watched = await phone_page(browser)
     await watched.page.goto(f"{site}/app/C-0042")
