@@ -15,6 +15,7 @@ also renders its first frame, so the first image is ready when the page asks for
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -25,11 +26,14 @@ from sqlalchemy import select
 
 from bot.cases.views import CaseView, case_view
 from bot.imaging import viewer_frames
+from bot.imaging.errors import ImagingError
 from bot.imaging.viewer_frames import SeriesInfo, Size
 from bot.imaging.worker import WorkerPool
 from bot.security.blobstore import BlobStore
 from bot.storage.database import Database
 from bot.storage.models import Attachment, Case
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -179,8 +183,12 @@ class StudyService:
                 info = await self.pool.run(
                     viewer_frames.describe_dicom, first, data, render_first=previews is None
                 )
-            except Exception:  # an object we cannot render is left out of the viewer
+            except ImagingError as exc:  # cannot be rendered: left out of the viewer for good
+                log.warning("series not viewable", extra={"reason": exc.reason.value})
                 self._unviewable.add(key)
+                return None
+            except Exception as exc:  # storage or workers failing now: try again next time
+                log.warning("series not described", extra={"error": type(exc).__name__})
                 return None
             assert isinstance(info, SeriesInfo)
             if info.low is not None and info.full is not None:
