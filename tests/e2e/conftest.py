@@ -68,3 +68,15 @@ async def world(
         SandboxClient(emulator.control_url, default_timeout=10) as client,
     ):
         yield World(client, runtime, Transcript(), runtime.services.catalogs)
+
+
+@pytest.fixture
+async def paced_world(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[World]:
+    """The bot against an emulator with Telegram's flood limits on, timers looked at often."""
+    fast = settings.model_copy(update={"scheduler_interval_seconds": 0.05})
+    async with (
+        BotApiEmulator(limits=Limits(flood_enabled=True)) as emulator,
+        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
+        SandboxClient(emulator.control_url, default_timeout=10) as client,
+    ):
+        yield World(client, runtime, Transcript(), runtime.services.catalogs)

@@ -6,24 +6,17 @@ Through the emulator (flood limits on) with fast timer ticks and the test's cloc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from redis.asyncio import Redis
 
 from bot.clock import ManualClock
-from bot.config import Settings
 from bot.domain import Role, Status
 from bot.handlers import broadcast_languages as langs
 from bot.handlers import broadcast_when as when
 from bot.i18n import LANGUAGE_NAMES
-from bot.sandbox.client import SandboxClient
-from bot.sandbox.emulator import BotApiEmulator
-from bot.sandbox.limits import Limits
-from bot.sandbox.live import running_bot
-from bot.sandbox.script import Person, Transcript
+from bot.sandbox.script import Person
 from bot.storage.models import User
 from tests.e2e.conftest import World
 from tests.e2e.people import coordinator
@@ -36,14 +29,8 @@ FALLBACK = (
 
 
 @pytest.fixture
-async def world(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[World]:
-    fast = settings.model_copy(update={"scheduler_interval_seconds": 0.05})
-    async with (
-        BotApiEmulator(limits=Limits(flood_enabled=True)) as emulator,
-        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
-        SandboxClient(emulator.control_url, default_timeout=10) as client,
-    ):
-        yield World(client, runtime, Transcript(), runtime.services.catalogs)
+def world(paced_world: World) -> World:
+    return paced_world
 
 
 async def staff(world: World) -> dict[str, int]:

@@ -7,24 +7,18 @@ the test's, so the report's refreshes happen when the test moves time on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import delete
 
 from bot.cases.broadcasts import BROADCAST, MAX_CAPTION
 from bot.clock import ManualClock
-from bot.config import Settings
 from bot.handlers import broadcast_languages as langs
 from bot.handlers.broadcasts import TOO_LONG_FOR_CAPTION
 from bot.sandbox import specimens
-from bot.sandbox.client import ChatMessage, SandboxClient
-from bot.sandbox.emulator import BotApiEmulator
-from bot.sandbox.limits import Limits
-from bot.sandbox.live import running_bot
-from bot.sandbox.script import Person, Transcript
+from bot.sandbox.client import ChatMessage
+from bot.sandbox.script import Person
 from bot.storage.models import OutboxMessage
 from tests.e2e.conftest import World
 from tests.e2e.people import coordinator, health_worker
@@ -34,14 +28,8 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 @pytest.fixture
-async def world(settings: Settings, clock: ManualClock, redis: Redis) -> AsyncIterator[World]:
-    fast = settings.model_copy(update={"scheduler_interval_seconds": 0.05})
-    async with (
-        BotApiEmulator(limits=Limits(flood_enabled=True)) as emulator,
-        running_bot(fast, emulator, clock=clock, redis=redis) as runtime,
-        SandboxClient(emulator.control_url, default_timeout=10) as client,
-    ):
-        yield World(client, runtime, Transcript(), runtime.services.catalogs)
+def world(paced_world: World) -> World:
+    return paced_world
 
 
 async def last_from_bot(world: World, chat: int, fragment: str) -> ChatMessage:
